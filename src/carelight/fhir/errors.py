@@ -20,7 +20,11 @@ class Issue:
     severity: str = "error"
 
     def to_fhir(self) -> dict:
-        issue: dict = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
+        issue: dict = {
+            "severity": self.severity,
+            "code": self.code,
+            "diagnostics": self.diagnostics,
+        }
         if self.expression:
             issue["expression"] = [self.expression]
         return issue
@@ -40,7 +44,8 @@ class FhirError(Exception):
     @property
     def message(self) -> str:
         return "; ".join(
-            f"{i.expression}: {i.diagnostics}" if i.expression else i.diagnostics for i in self.issues
+            f"{i.expression}: {i.diagnostics}" if i.expression else i.diagnostics
+            for i in self.issues
         )
 
     def __str__(self) -> str:

@@ -1,0 +1,734 @@
+"""The FHIR store: current resources, their full history, and the search index.
+
+Every write validates the resource, gives it a new version and ``meta``, records the version,
+and rewrites its search-index rows, all in one database transaction. Reads return the stored
+JSON text untouched, so a read never parses or re-serialises a resource.
+
+The store is the data layer's one door to the database; the REST API and (later) the access
+gate call it, applications never open the database themselves.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import formatdate
+from typing import Any
+
+import jsonpatch
+import orjson
+from sqlalchemy import Connection, Engine, delete, false, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+
+from carelight.fhir import schema
+from carelight.fhir.db import make_engine, migrate
+from carelight.fhir.errors import (
+    FhirError,
+    Issue,
+    bad_request,
+    conflict,
+    gone,
+    not_found,
+    precondition_failed,
+)
+from carelight.fhir.extract import extract
+from carelight.fhir.index_entries import IndexEntries
+from carelight.fhir.resource_types import SUPPORTED
+from carelight.fhir.validation import validate_resource
+
+R = schema.resource
+V = schema.resource_version
+
+
+def now_instant() -> float:
+    # Millisecond precision: the same instant is written to meta.lastUpdated and the column.
+    return round(time.time(), 3)
+
+
+def instant_text(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResource:
+    res_type: str
+    res_id: str
+    version_id: int
+    last_updated: float
+    deleted: bool
+    content: str | None  # JSON text with meta; None for a deletion
+    pk: int | None = None
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+    @property
+    def last_modified(self) -> str:
+        return formatdate(self.last_updated, usegmt=True)
+
+    @property
+    def location(self) -> str:
+        return f"{self.res_type}/{self.res_id}/_history/{self.version_id}"
+
+    def json(self) -> dict:
+        if self.content is None:
+            raise gone(f"{self.res_type}/{self.res_id} was deleted.")
+        return orjson.loads(self.content)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    stored: StoredResource
+    created: bool  # a new resource (201) rather than a new version of one (200)
+    changed: bool = True  # False for a conditional create that found a match
+
+
+@dataclass
+class LoadReport:
+    loaded: int = 0
+    unchanged: int = 0
+    errors: list[tuple[Any, str]] = field(default_factory=list)
+
+
+def _parse_etag(value: str) -> int:
+    v = value.strip()
+    if v.startswith("W/"):
+        v = v[2:]
+    v = v.strip('"')
+    try:
+        return int(v)
+    except ValueError as exc:
+        raise bad_request(f'If-Match must be an ETag like W/"3", not {value!r}.') from exc
+
+
+def _check_type(res_type: str) -> None:
+    if res_type not in SUPPORTED:
+        raise not_found(f"Resource type '{res_type}' is not supported by this server.")
+
+
+def _without_volatile_meta(resource: dict) -> dict:
+    """The resource as the writer gave it: no versionId/lastUpdated, so re-loads compare equal."""
+    meta = resource.get("meta")
+    if not meta:
+        return resource
+    trimmed = {k: v for k, v in meta.items() if k not in ("versionId", "lastUpdated")}
+    out = dict(resource)
+    if trimmed:
+        out["meta"] = trimmed
+    else:
+        out.pop("meta")
+    return out
+
+
+class Store:
+    """SQLAlchemy Core over SQLite or PostgreSQL. Thread-safe; one per process."""
+
+    def __init__(self, engine: Engine, base_url: str = "") -> None:
+        self.engine = engine
+        self.base_url = base_url.rstrip("/")
+        self.dialect = engine.dialect.name
+
+    # -- transactions --------------------------------------------------------------------
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction (on SQLite: BEGIN IMMEDIATE)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(carelight_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read_conn(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    # -- read ----------------------------------------------------------------------------
+    def read(self, res_type: str, res_id: str, conn: Connection | None = None) -> StoredResource:
+        _check_type(res_type)
+        if conn is None:
+            with self.engine.connect() as c:
+                row = self._current(c, res_type, res_id)
+        else:
+            row = self._current(conn, res_type, res_id)
+        if row is None:
+            raise not_found(f"{res_type}/{res_id} is not known.")
+        if row.deleted:
+            raise gone(f"{res_type}/{res_id} was deleted.")
+        return row
+
+    def vread(self, res_type: str, res_id: str, version_id: str) -> StoredResource:
+        _check_type(res_type)
+        try:
+            vid = int(version_id)
+        except ValueError as exc:
+            raise not_found(f"{res_type}/{res_id} has no version '{version_id}'.") from exc
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(V.c.version_id, V.c.last_updated, V.c.deleted, V.c.content).where(
+                    V.c.res_type == res_type, V.c.res_id == res_id, V.c.version_id == vid
+                )
+            ).first()
+        if row is None:
+            raise not_found(f"{res_type}/{res_id} has no version {vid}.")
+        stored = StoredResource(res_type, res_id, row[0], row[1], row[2], row[3])
+        if stored.deleted:
+            raise gone(f"Version {vid} of {res_type}/{res_id} is a deletion.")
+        return stored
+
+    def _current(
+        self, conn: Connection, res_type: str, res_id: str, *, for_update: bool = False
+    ) -> StoredResource | None:
+        stmt = select(R.c.pk, R.c.version_id, R.c.last_updated, R.c.deleted, R.c.content).where(
+            R.c.res_type == res_type, R.c.res_id == res_id
+        )
+        if for_update and self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).first()
+        if row is None:
+            return None
+        return StoredResource(res_type, res_id, row[1], row[2], row[3], row[4], pk=row[0])
+
+    # -- write ---------------------------------------------------------------------------
+    def create(
+        self,
+        resource: dict,
+        *,
+        if_none_exist: str | None = None,
+        source: str | None = None,
+        conn: Connection | None = None,
+        res_id: str | None = None,
+    ) -> WriteOutcome:
+        if conn is None:
+            with self.write() as c:
+                return self.create(
+                    resource, if_none_exist=if_none_exist, source=source, conn=c, res_id=res_id
+                )
+        validate_resource(resource)
+        res_type = resource["resourceType"]
+        if if_none_exist:
+            from carelight.fhir.search.execute import match_ids, parse_query_string
+
+            found = match_ids(self, conn, res_type, parse_query_string(if_none_exist), limit=2)
+            if len(found) > 1:
+                raise precondition_failed(
+                    f"If-None-Exist matched {len(found)} {res_type} resources; it must match at most one."
+                )
+            if found:
+                existing = self.read(res_type, found[0], conn=conn)
+                return WriteOutcome(existing, created=False, changed=False)
+        new_id = res_id or str(uuid.uuid4())
+        stored = self._write(conn, res_type, new_id, resource, "POST", None, source)
+        return WriteOutcome(stored, created=True)
+
+    def update(
+        self,
+        res_type: str,
+        res_id: str,
+        resource: dict,
+        *,
+        if_match: str | None = None,
+        source: str | None = None,
+        conn: Connection | None = None,
+        method: str = "PUT",
+    ) -> WriteOutcome:
+        if conn is None:
+            with self.write() as c:
+                return self.update(
+                    res_type,
+                    res_id,
+                    resource,
+                    if_match=if_match,
+                    source=source,
+                    conn=c,
+                    method=method,
+                )
+        _check_type(res_type)
+        validate_resource(resource, expected_type=res_type)
+        body_id = resource.get("id")
+        if body_id is None:
+            raise bad_request("The resource in an update must have an id.", f"{res_type}.id")
+        if body_id != res_id:
+            raise bad_request(
+                f"The resource id '{body_id}' does not match the id in the URL '{res_id}'.",
+                f"{res_type}.id",
+            )
+        current = self._current(conn, res_type, res_id, for_update=True)
+        if if_match is not None:
+            wanted = _parse_etag(if_match)
+            if current is None or current.deleted or current.version_id != wanted:
+                have = (
+                    "no current version"
+                    if current is None or current.deleted
+                    else f"version {current.version_id}"
+                )
+                raise precondition_failed(
+                    f"{res_type}/{res_id} has {have}, not version {wanted} (If-Match): "
+                    "someone else changed it; read it again and re-apply your change."
+                )
+        stored = self._write(conn, res_type, res_id, resource, method, current, source)
+        return WriteOutcome(stored, created=current is None or current.deleted)
+
+    def patch(
+        self,
+        res_type: str,
+        res_id: str,
+        operations: Any,
+        *,
+        if_match: str | None = None,
+        source: str | None = None,
+        conn: Connection | None = None,
+    ) -> WriteOutcome:
+        if conn is None:
+            with self.write() as c:
+                return self.patch(
+                    res_type, res_id, operations, if_match=if_match, source=source, conn=c
+                )
+        if not isinstance(operations, list):
+            raise bad_request("A JSON Patch body must be an array of operations.")
+        current = self.read(res_type, res_id, conn=conn)
+        try:
+            patched = jsonpatch.JsonPatch(operations).apply(current.json())
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            raise FhirError(
+                422, [_issue("processing", f"The JSON Patch could not be applied: {exc}")]
+            ) from exc
+        except (TypeError, KeyError, ValueError) as exc:
+            raise bad_request(f"The JSON Patch is malformed: {exc}") from exc
+        if patched.get("resourceType") != res_type or patched.get("id") != res_id:
+            raise FhirError(
+                422, [_issue("processing", "A patch may not change resourceType or id.")]
+            )
+        # Patch what was read: a concurrent change in between is a lost update, so 412.
+        return self.update(
+            res_type,
+            res_id,
+            patched,
+            if_match=if_match or current.etag,
+            source=source,
+            conn=conn,
+            method="PATCH",
+        )
+
+    def delete(self, res_type: str, res_id: str, *, conn: Connection | None = None) -> bool:
+        """Delete; history is kept. True if something was deleted now, False if already gone."""
+        if conn is None:
+            with self.write() as c:
+                return self.delete(res_type, res_id, conn=c)
+        _check_type(res_type)
+        current = self._current(conn, res_type, res_id, for_update=True)
+        if current is None:
+            raise not_found(f"{res_type}/{res_id} is not known.")
+        if current.deleted:
+            return False
+        ts = now_instant()
+        version = current.version_id + 1
+        self._clear_index(conn, current.pk)
+        conn.execute(
+            update(R)
+            .where(R.c.pk == current.pk)
+            .values(version_id=version, last_updated=ts, deleted=True, content=None, source=None)
+        )
+        conn.execute(
+            insert(V).values(
+                res_type=res_type,
+                res_id=res_id,
+                version_id=version,
+                last_updated=ts,
+                method="DELETE",
+                deleted=True,
+                content=None,
+            )
+        )
+        return True
+
+    def _write(
+        self,
+        conn: Connection,
+        res_type: str,
+        res_id: str,
+        resource: dict,
+        method: str,
+        current: StoredResource | None,
+        source: str | None,
+    ) -> StoredResource:
+        ts = now_instant()
+        version = 1 if current is None else current.version_id + 1
+        content = self._with_meta(resource, res_id, version, ts, source)
+        text = orjson.dumps(content).decode()
+        meta_source = content["meta"].get("source")
+        if current is None:
+            try:
+                pk = conn.execute(
+                    insert(R)
+                    .values(
+                        res_type=res_type,
+                        res_id=res_id,
+                        version_id=version,
+                        last_updated=ts,
+                        deleted=False,
+                        source=meta_source,
+                        content=text,
+                    )
+                    .returning(R.c.pk)
+                ).scalar_one()
+            except IntegrityError as exc:
+                raise conflict(
+                    f"{res_type}/{res_id} was created by another request at the same time; retry."
+                ) from exc
+        else:
+            pk = current.pk
+            self._clear_index(conn, pk)
+            conn.execute(
+                update(R)
+                .where(R.c.pk == pk)
+                .values(
+                    version_id=version,
+                    last_updated=ts,
+                    deleted=False,
+                    source=meta_source,
+                    content=text,
+                )
+            )
+        conn.execute(
+            insert(V).values(
+                res_type=res_type,
+                res_id=res_id,
+                version_id=version,
+                last_updated=ts,
+                method=method,
+                deleted=False,
+                source=meta_source,
+                content=text,
+            )
+        )
+        self._write_index(conn, pk, res_type, extract(content))
+        return StoredResource(res_type, res_id, version, ts, False, text, pk=pk)
+
+    @staticmethod
+    def _with_meta(
+        resource: dict, res_id: str, version: int, ts: float, source: str | None
+    ) -> dict:
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = instant_text(ts)
+        if source and not meta.get("source"):
+            meta["source"] = source
+        out: dict = {"resourceType": resource["resourceType"], "id": res_id, "meta": meta}
+        for key, value in resource.items():
+            if key not in out:
+                out[key] = value
+        return out
+
+    # -- search index --------------------------------------------------------------------
+    @staticmethod
+    def _clear_index(conn: Connection, pk: int | None) -> None:
+        for table in (*schema.INDEX_TABLES, schema.compartment):
+            conn.execute(delete(table).where(table.c.res_pk == pk))
+
+    @staticmethod
+    def _index_rows(pk: int, res_type: str, entries: IndexEntries) -> dict[Any, list[dict]]:
+        rows: dict[Any, list[dict]] = {}
+        if entries.tokens:
+            rows[schema.sp_token] = [
+                {
+                    "res_pk": pk,
+                    "res_type": res_type,
+                    "param": e.param,
+                    "system": e.system,
+                    "code": e.code,
+                    "text": e.text,
+                }
+                for e in entries.tokens
+            ]
+        if entries.strings:
+            rows[schema.sp_string] = [
+                {
+                    "res_pk": pk,
+                    "res_type": res_type,
+                    "param": e.param,
+                    "value": e.value[:512],
+                    "exact": e.exact[:512],
+                }
+                for e in entries.strings
+            ]
+        if entries.dates:
+            rows[schema.sp_date] = [
+                {"res_pk": pk, "res_type": res_type, "param": e.param, "low": e.low, "high": e.high}
+                for e in entries.dates
+            ]
+        if entries.numbers:
+            rows[schema.sp_number] = [
+                {"res_pk": pk, "res_type": res_type, "param": e.param, "value": e.value}
+                for e in entries.numbers
+            ]
+        if entries.quantities:
+            rows[schema.sp_quantity] = [
+                {
+                    "res_pk": pk,
+                    "res_type": res_type,
+                    "param": e.param,
+                    "value": e.value,
+                    "system": e.system,
+                    "code": e.code,
+                }
+                for e in entries.quantities
+            ]
+        if entries.references:
+            rows[schema.sp_reference] = [
+                {
+                    "res_pk": pk,
+                    "res_type": res_type,
+                    "param": e.param,
+                    "target_type": e.target_type,
+                    "target_id": e.target_id,
+                    "url": e.url,
+                }
+                for e in entries.references
+            ]
+        if entries.uris:
+            rows[schema.sp_uri] = [
+                {"res_pk": pk, "res_type": res_type, "param": e.param, "value": e.value}
+                for e in entries.uris
+            ]
+        if entries.compartments:
+            rows[schema.compartment] = [
+                {"res_pk": pk, "patient_id": p} for p in sorted(entries.compartments)
+            ]
+        return rows
+
+    def _write_index(self, conn: Connection, pk: int, res_type: str, entries: IndexEntries) -> None:
+        for table, rows in self._index_rows(pk, res_type, entries).items():
+            conn.execute(insert(table), rows)
+
+    # -- bulk load -----------------------------------------------------------------------
+    def bulk_load(
+        self,
+        resources: Iterable[Any],
+        *,
+        batch_size: int = 2000,
+        source: str | None = None,
+        progress: Any = None,
+    ) -> LoadReport:
+        """Load resources that carry their own ids (update-with-id semantics, idempotent).
+
+        Each item is a resource dict, or a ``(label, resource_or_error)`` pair where the label
+        (e.g. ``"Patient.ndjson:12"``) names it in the report. Invalid resources are reported
+        and skipped; the rest load. Unchanged resources (same content) are not re-versioned.
+        """
+        report = LoadReport()
+        batch: list[tuple[Any, dict]] = []
+        for n, item in enumerate(resources):
+            label, resource = item if isinstance(item, tuple) else (n, item)
+            if isinstance(resource, Exception):
+                report.errors.append((label, str(resource)))
+                continue
+            batch.append((label, resource))
+            if len(batch) >= batch_size:
+                self._load_batch(batch, report, source)
+                if progress:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            self._load_batch(batch, report, source)
+            if progress:
+                progress(len(batch))
+        return report
+
+    def _load_batch(
+        self, batch: list[tuple[Any, dict]], report: LoadReport, source: str | None
+    ) -> None:
+        valid: dict[tuple[str, str], tuple[Any, dict]] = {}
+        for label, resource in batch:
+            try:
+                validate_resource(resource)
+                if not resource.get("id"):
+                    raise bad_request("A bulk-loaded resource must carry its id.")
+            except FhirError as exc:
+                report.errors.append((label, exc.message))
+                continue
+            valid[(resource["resourceType"], resource["id"])] = (label, resource)
+        if not valid:
+            return
+        with self.write() as conn:
+            existing = {
+                (row.res_type, row.res_id): row
+                for row in conn.execute(
+                    select(
+                        R.c.pk, R.c.res_type, R.c.res_id, R.c.version_id, R.c.deleted, R.c.content
+                    ).where(tuple_(R.c.res_type, R.c.res_id).in_(list(valid)))
+                )
+            }
+            ts = now_instant()
+            new_rows, changed = [], []
+            for key, (_label, resource) in valid.items():
+                row = existing.get(key)
+                if row is not None and not row.deleted and row.content is not None:
+                    before = _without_volatile_meta(orjson.loads(row.content))
+                    after = _without_volatile_meta(resource)
+                    if source and "source" not in after.get("meta", {}):
+                        after = self._with_meta(after, key[1], 0, ts, source)
+                        after = _without_volatile_meta(after)
+                    if before == after:
+                        report.unchanged += 1
+                        continue
+                version = 1 if row is None else row.version_id + 1
+                content = self._with_meta(resource, key[1], version, ts, source)
+                text = orjson.dumps(content).decode()
+                record = {
+                    "res_type": key[0],
+                    "res_id": key[1],
+                    "version_id": version,
+                    "last_updated": ts,
+                    "deleted": False,
+                    "source": content["meta"].get("source"),
+                    "content": text,
+                }
+                if row is None:
+                    new_rows.append((record, content))
+                else:
+                    changed.append((row.pk, record, content))
+            index_rows: dict[Any, list[dict]] = {}
+            if new_rows:
+                pks = (
+                    conn.execute(
+                        insert(R).returning(R.c.pk, sort_by_parameter_order=True),
+                        [rec for rec, _ in new_rows],
+                    )
+                    .scalars()
+                    .all()
+                )
+                for pk, (rec, content) in zip(pks, new_rows, strict=True):
+                    for t, rows in self._index_rows(pk, rec["res_type"], extract(content)).items():
+                        index_rows.setdefault(t, []).extend(rows)
+            for pk, rec, content in changed:
+                self._clear_index(conn, pk)
+                conn.execute(update(R).where(R.c.pk == pk).values(**rec))
+                for t, rows in self._index_rows(pk, rec["res_type"], extract(content)).items():
+                    index_rows.setdefault(t, []).extend(rows)
+            versions = [
+                {**rec, "method": "PUT" if rec["version_id"] > 1 else "POST"}
+                for rec in [r for r, _ in new_rows] + [r for _, r, _ in changed]
+            ]
+            if versions:
+                conn.execute(insert(V), versions)
+            for t, rows in index_rows.items():
+                conn.execute(insert(t), rows)
+            report.loaded += len(versions)
+
+    # -- history -------------------------------------------------------------------------
+    def history(
+        self,
+        res_type: str | None = None,
+        res_id: str | None = None,
+        *,
+        since: float | None = None,
+        count: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict], bool]:
+        """Versions newest first, as dicts; and whether more follow."""
+        if res_type is not None:
+            _check_type(res_type)
+        stmt = select(
+            V.c.res_type,
+            V.c.res_id,
+            V.c.version_id,
+            V.c.last_updated,
+            V.c.method,
+            V.c.deleted,
+            V.c.content,
+        )
+        if res_type is not None:
+            stmt = stmt.where(V.c.res_type == res_type)
+        if res_id is not None:
+            stmt = stmt.where(V.c.res_id == res_id)
+        if since is not None:
+            stmt = stmt.where(V.c.last_updated >= since)
+        stmt = stmt.order_by(V.c.last_updated.desc(), V.c.pk.desc()).limit(count + 1).offset(offset)
+        with self.engine.connect() as conn:
+            if res_id is not None and self._current(conn, res_type, res_id) is None:
+                raise not_found(f"{res_type}/{res_id} is not known.")
+            rows = conn.execute(stmt).all()
+        return [row._asdict() for row in rows[:count]], len(rows) > count
+
+    # -- $everything ---------------------------------------------------------------------
+    def everything(
+        self,
+        patient_id: str,
+        *,
+        since: float | None = None,
+        types: Sequence[str] | None = None,
+        count: int = 1000,
+        offset: int = 0,
+    ) -> tuple[list[StoredResource], bool]:
+        """The patient, every resource in their compartment, and what those refer to."""
+        C = schema.compartment
+        with self.engine.connect() as conn:
+            self.read("Patient", patient_id, conn=conn)
+            stmt = (
+                select(
+                    R.c.pk, R.c.res_type, R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content
+                )
+                .join(C, C.c.res_pk == R.c.pk)
+                .where(C.c.patient_id == patient_id, R.c.deleted == false())
+            )
+            if since is not None:
+                stmt = stmt.where(R.c.last_updated >= since)
+            if types:
+                stmt = stmt.where(R.c.res_type.in_(list(types)))
+            stmt = stmt.order_by(R.c.pk).limit(count + 1).offset(offset)
+            rows = conn.execute(stmt).all()
+            more = len(rows) > count
+            rows = rows[:count]
+            found = [StoredResource(r[1], r[2], r[3], r[4], False, r[5], pk=r[0]) for r in rows]
+            have = {(s.res_type, s.res_id) for s in found}
+            ref = schema.sp_reference
+            targets = {
+                (t, i)
+                for t, i in conn.execute(
+                    select(ref.c.target_type, ref.c.target_id)
+                    .where(ref.c.res_pk.in_([s.pk for s in found]), ref.c.target_id.is_not(None))
+                    .distinct()
+                )
+                if (t, i) not in have and t != "Patient" and t in SUPPORTED
+            }
+            if targets:
+                extra = conn.execute(
+                    select(
+                        R.c.pk,
+                        R.c.res_type,
+                        R.c.res_id,
+                        R.c.version_id,
+                        R.c.last_updated,
+                        R.c.content,
+                    )
+                    .where(
+                        tuple_(R.c.res_type, R.c.res_id).in_(sorted(targets)),
+                        R.c.deleted == false(),
+                    )
+                    .order_by(R.c.pk)
+                ).all()
+                if types:
+                    extra = [r for r in extra if r[1] in types]
+                found.extend(
+                    StoredResource(r[1], r[2], r[3], r[4], False, r[5], pk=r[0]) for r in extra
+                )
+        return found, more
+
+
+def _issue(code: str, diagnostics: str) -> Issue:
+    return Issue(code, diagnostics)
+
+
+def open_store(url: str, base_url: str = "", *, run_migrations: bool = True) -> Store:
+    engine = make_engine(url)
+    if run_migrations:
+        migrate(engine)
+    return Store(engine, base_url)
+
+
+__all__ = ["LoadReport", "Store", "StoredResource", "WriteOutcome", "open_store"]

@@ -1,0 +1,83 @@
+"""The ASGI application: the FHIR API at /fhir, errors as OperationOutcome."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carelight import __version__
+from carelight.config import Settings
+from carelight.fhir.api import fhir_response, outcome_response, router
+from carelight.fhir.errors import FhirError, error
+from carelight.fhir.store import Store, open_store
+
+log = logging.getLogger("carelight")
+
+HTTP_CODES = {404: "not-found", 405: "not-supported", 406: "not-supported", 415: "not-supported"}
+
+
+def create_app(store: Store | None = None, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    if store is None:
+        settings.ensure_home()
+        store = open_store(settings.database_url, settings.base_url)
+    app = FastAPI(title="Carelight", version=__version__, docs_url="/docs", redoc_url=None)
+    app.state.store = store
+    app.state.settings = settings
+    app.include_router(router, prefix="/fhir")
+
+    @app.exception_handler(FhirError)
+    async def _fhir_error(_request: Request, exc: FhirError):
+        return outcome_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            detail = f"There is nothing at {request.url.path}."
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}."
+        else:
+            detail = str(exc.detail)
+        err = error(exc.status_code, HTTP_CODES.get(exc.status_code, "processing"), detail)
+        err.headers.update(exc.headers or {})
+        return outcome_response(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError):
+        return outcome_response(error(400, "invalid", f"The request is malformed: {exc.errors()}"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # Never log bodies or parameters: they may hold patient data.
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        oo = {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "fatal",
+                    "code": "exception",
+                    "diagnostics": "An internal error occurred; it has been logged.",
+                }
+            ],
+        }
+        return fhir_response(orjson.dumps(oo), 500)
+
+    @app.get("/", include_in_schema=False)
+    def home():
+        return {
+            "name": "Carelight",
+            "version": __version__,
+            "fhir": "/fhir",
+            "metadata": "/fhir/metadata",
+        }
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used by ``carelight serve`` with several workers)."""
+    return create_app()
