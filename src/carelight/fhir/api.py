@@ -108,6 +108,11 @@ def metadata(request: Request) -> Response:
     return fhir_response(orjson.dumps(capability_statement(get_store(request).base_url)))
 
 
+@router.api_route("/metadata", methods=["POST", "PUT", "PATCH", "DELETE"])
+def metadata_not_allowed(request: Request) -> Response:
+    raise error(405, "not-supported", f"{request.method} is not allowed on /metadata; use GET.")
+
+
 # -- system level -------------------------------------------------------------------------------
 @router.post("")
 @router.post("/")
