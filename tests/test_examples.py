@@ -244,3 +244,75 @@ def test_write_ndjson_splits_by_type(tmp_path, small_set):
         lines = path.read_bytes().splitlines()
         assert len(lines) == counts[kind]
         assert all(orjson.loads(line)["resourceType"] == kind for line in lines)
+
+
+# -- the benchmark harness (the parts that need no server) ------------------------------------
+
+
+def test_bench_percentile_interpolates():
+    from bench.run import percentile
+
+    assert percentile([5.0], 99) == 5.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile(list(map(float, range(101))), 95) == 95.0
+
+
+def test_bench_store_marker_and_url_handling():
+    from bench import run
+
+    url = run.default_database_url(1234)
+    assert run.sqlite_path(url) == run.DATA_DIR / "carelight-1234.db"
+    assert run.marker_path(url) == run.DATA_DIR / "carelight-1234.json"
+    pg = "postgresql+psycopg://bench:secret@127.0.0.1:5432/bench"
+    assert run.redact(pg) == "postgresql+psycopg://bench:***@127.0.0.1:5432/bench"
+    assert run.marker_path(pg).parent == run.DATA_DIR
+    assert run.marker_path(pg) != run.marker_path(pg.replace("bench", "other"))
+
+
+def test_bench_workload_targets_generated_resources(small_set):
+    from bench.run import make_workload
+
+    plan = gen.make_plan(SMALL)
+    work = make_workload(plan, patients=3, reads=200, seed=5)
+    by_key = {(r["resourceType"], r["id"]): r for r in small_set}
+    assert len(work.reads) == 200
+    for path, kind, rid in work.reads:
+        assert path == f"/fhir/{kind}/{rid}"
+        assert (kind, rid) in by_key
+    for path, patient_id in work.searches:
+        assert path.startswith("/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number%7C999")
+        nhs = path.rsplit("%7C", 1)[1]
+        assert by_key[("Patient", patient_id)]["identifier"][0]["value"] == nhs
+    for path, size, ids in work.everything:
+        assert path.endswith("/$everything?_count=1000")
+        assert len(ids) == size >= 300
+
+
+def test_bench_record_renders_a_markdown_section():
+    from bench.run import record_markdown
+
+    latency = [
+        {"name": n, "what": "", "n": 10, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.0,
+         "mean_ms": 1.2, "max_ms": 4.0, "target_p50_ms": 5.0, "passed": True, "note": ""}
+        for n in ("read", "search", "everything")
+    ]  # fmt: skip
+    results = {
+        "finished_at": "2026-01-01T12:00+00:00",
+        "machine": {"nproc": 2, "cpu": "Test CPU", "ram_gib": 24, "os": "Linux", "python": "3.11",
+                    "commit": "abc1234"},
+        "store": {"resources": 1_000_000, "patients": 3332, "engine": "SQLite 3", "seed": 1,
+                  "generator_version": 1, "reused": True, "load_rate": 2000.0,
+                  "load_seconds": 500.0},
+        "server_workers": 2,
+        "latency": latency,
+        "throughput": {"client": "wrk", "seconds": 30, "requests": 60_000, "errors": 0,
+                       "reads_per_second": 2000.0, "per_core": 1000.0, "vs_hapi_per_core": 2.13,
+                       "vs_medplum_per_core": 5.93, "p50_ms": 7.0, "p99_ms": 40.0,
+                       "passed": True},
+    }  # fmt: skip
+    text = record_markdown(results)
+    assert "### 2026-01-01 12:00 UTC · 1,000,000 resources · SQLite 3" in text
+    assert "Against the targets: all met." in text
+    assert "| read | 1.00 ms | 2.00 ms | 3.00 ms | 10 | p50 ≤ 5 ms | **pass** |" in text
+    assert "2,000/s, **pass**" in text
+    assert "2.1x HAPI" in text
