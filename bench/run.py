@@ -972,7 +972,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = prepare_store(url, plan, args.rebuild)
 
     n_reads, n_searches, n_everything = (1000, 300, 40) if args.quick else (5000, 2000, 200)
-    work = make_workload(plan, patients=min(200, plan.patients), reads=20_000, seed=args.seed + 1)
+    work = make_workload(plan, patients=min(500, plan.patients), reads=50_000, seed=args.seed + 1)
     console.print(
         f"Workload: {len(work.reads):,} distinct resources from {len(work.searches)} patients "
         f"(compartments of {min(work.compartment_sizes)}-{max(work.compartment_sizes)} resources)"
