@@ -10,9 +10,14 @@ gate call it, applications never open the database themselves.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import re
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -208,7 +213,7 @@ class Store:
                 return self.create(
                     resource, if_none_exist=if_none_exist, source=source, conn=c, res_id=res_id
                 )
-        validate_resource(resource)
+        validate_resource(resource, allow_urn=False)
         res_type = resource["resourceType"]
         if if_none_exist:
             from carelight.fhir.search.execute import match_ids, parse_query_string
@@ -248,7 +253,7 @@ class Store:
                     method=method,
                 )
         _check_type(res_type)
-        validate_resource(resource, expected_type=res_type)
+        validate_resource(resource, expected_type=res_type, allow_urn=False)
         body_id = resource.get("id")
         if body_id is None:
             raise bad_request("The resource in an update must have an id.", f"{res_type}.id")
@@ -413,9 +418,10 @@ class Store:
     def _with_meta(
         resource: dict, res_id: str, version: int, ts: float, source: str | None
     ) -> dict:
-        meta = dict(resource.get("meta") or {})
-        meta["versionId"] = str(version)
-        meta["lastUpdated"] = instant_text(ts)
+        given = resource.get("meta") or {}
+        # versionId and lastUpdated first: the bulk loader fills them into prepared JSON text.
+        meta = {"versionId": str(version), "lastUpdated": instant_text(ts)}
+        meta.update((k, v) for k, v in given.items() if k not in meta)
         if source and not meta.get("source"):
             meta["source"] = source
         out: dict = {"resourceType": resource["resourceType"], "id": res_id, "meta": meta}
@@ -431,74 +437,21 @@ class Store:
             conn.execute(delete(table).where(table.c.res_pk == pk))
 
     @staticmethod
-    def _index_rows(pk: int, res_type: str, entries: IndexEntries) -> dict[Any, list[dict]]:
+    def _index_rows(
+        pk: int, res_type: str, entries: IndexEntries | Compact
+    ) -> dict[Any, list[dict]]:
+        compact = entries if isinstance(entries, tuple) else compact_entries(entries)
         rows: dict[Any, list[dict]] = {}
-        if entries.tokens:
-            rows[schema.sp_token] = [
-                {
-                    "res_pk": pk,
-                    "res_type": res_type,
-                    "param": e.param,
-                    "system": e.system,
-                    "code": e.code,
-                    "text": e.text,
-                }
-                for e in entries.tokens
-            ]
-        if entries.strings:
-            rows[schema.sp_string] = [
-                {
-                    "res_pk": pk,
-                    "res_type": res_type,
-                    "param": e.param,
-                    "value": e.value[:512],
-                    "exact": e.exact[:512],
-                }
-                for e in entries.strings
-            ]
-        if entries.dates:
-            rows[schema.sp_date] = [
-                {"res_pk": pk, "res_type": res_type, "param": e.param, "low": e.low, "high": e.high}
-                for e in entries.dates
-            ]
-        if entries.numbers:
-            rows[schema.sp_number] = [
-                {"res_pk": pk, "res_type": res_type, "param": e.param, "value": e.value}
-                for e in entries.numbers
-            ]
-        if entries.quantities:
-            rows[schema.sp_quantity] = [
-                {
-                    "res_pk": pk,
-                    "res_type": res_type,
-                    "param": e.param,
-                    "value": e.value,
-                    "system": e.system,
-                    "code": e.code,
-                }
-                for e in entries.quantities
-            ]
-        if entries.references:
-            rows[schema.sp_reference] = [
-                {
-                    "res_pk": pk,
-                    "res_type": res_type,
-                    "param": e.param,
-                    "target_type": e.target_type,
-                    "target_id": e.target_id,
-                    "url": e.url,
-                }
-                for e in entries.references
-            ]
-        if entries.uris:
-            rows[schema.sp_uri] = [
-                {"res_pk": pk, "res_type": res_type, "param": e.param, "value": e.value}
-                for e in entries.uris
-            ]
-        if entries.compartments:
-            rows[schema.compartment] = [
-                {"res_pk": pk, "patient_id": p} for p in sorted(entries.compartments)
-            ]
+        for (table, columns), values in zip(_INDEX_COLUMNS, compact, strict=True):
+            if not values:
+                continue
+            if table is schema.compartment:
+                rows[table] = [{"res_pk": pk, "patient_id": v[0]} for v in values]
+            else:
+                rows[table] = [
+                    {"res_pk": pk, "res_type": res_type, **dict(zip(columns, v, strict=True))}
+                    for v in values
+                ]
         return rows
 
     def _write_index(self, conn: Connection, pk: int, res_type: str, entries: IndexEntries) -> None:
@@ -513,45 +466,47 @@ class Store:
         batch_size: int = 2000,
         source: str | None = None,
         progress: Any = None,
+        workers: int | None = None,
     ) -> LoadReport:
         """Load resources that carry their own ids (update-with-id semantics, idempotent).
 
         Each item is a resource dict, or a ``(label, resource_or_error)`` pair where the label
         (e.g. ``"Patient.ndjson:12"``) names it in the report. Invalid resources are reported
         and skipped; the rest load. Unchanged resources (same content) are not re-versioned.
+
+        Validation and index extraction, the costly part, run in ``workers`` processes
+        (default: one per CPU) while this process writes the previous batch; each batch is
+        one transaction.
         """
         report = LoadReport()
-        batch: list[tuple[Any, dict]] = []
-        for n, item in enumerate(resources):
-            label, resource = item if isinstance(item, tuple) else (n, item)
-            if isinstance(resource, Exception):
-                report.errors.append((label, str(resource)))
-                continue
-            batch.append((label, resource))
-            if len(batch) >= batch_size:
-                self._load_batch(batch, report, source)
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        batches = _batches(resources, batch_size, report, as_bytes=workers > 1)
+        if workers <= 1:
+            for batch in batches:
+                self._write_batch(prepare_batch(batch, source), report, source)
                 if progress:
                     progress(len(batch))
-                batch = []
-        if batch:
-            self._load_batch(batch, report, source)
-            if progress:
-                progress(len(batch))
+            return report
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            pending: deque = deque()
+            for batch in batches:
+                pending.append((len(batch), pool.submit(prepare_batch, batch, source)))
+                if len(pending) > workers:
+                    n, fut = pending.popleft()
+                    self._write_batch(fut.result(), report, source)
+                    if progress:
+                        progress(n)
+            while pending:
+                n, fut = pending.popleft()
+                self._write_batch(fut.result(), report, source)
+                if progress:
+                    progress(n)
         return report
 
-    def _load_batch(
-        self, batch: list[tuple[Any, dict]], report: LoadReport, source: str | None
-    ) -> None:
-        valid: dict[tuple[str, str], tuple[Any, dict]] = {}
-        for label, resource in batch:
-            try:
-                validate_resource(resource)
-                if not resource.get("id"):
-                    raise bad_request("A bulk-loaded resource must carry its id.")
-            except FhirError as exc:
-                report.errors.append((label, exc.message))
-                continue
-            valid[(resource["resourceType"], resource["id"])] = (label, resource)
+    def _write_batch(self, prepared: PreparedBatch, report: LoadReport, source: str | None) -> None:
+        report.errors.extend(prepared.errors)
+        valid = prepared.resources
         if not valid:
             return
         with self.write() as conn:
@@ -564,34 +519,37 @@ class Store:
                 )
             }
             ts = now_instant()
+            stamp = instant_text(ts)
             new_rows, changed = [], []
-            for key, (_label, resource) in valid.items():
+            for key, (text, entries) in valid.items():
                 row = existing.get(key)
-                if row is not None and not row.deleted and row.content is not None:
-                    before = _without_volatile_meta(orjson.loads(row.content))
-                    after = _without_volatile_meta(resource)
-                    if source and "source" not in after.get("meta", {}):
-                        after = self._with_meta(after, key[1], 0, ts, source)
-                        after = _without_volatile_meta(after)
-                    if before == after:
-                        report.unchanged += 1
-                        continue
+                if (
+                    row is not None
+                    and not row.deleted
+                    and row.content is not None
+                    and _VOLATILE_META.sub(_PLACEHOLDER_META, row.content, count=1) == text
+                ):
+                    report.unchanged += 1
+                    continue
                 version = 1 if row is None else row.version_id + 1
-                content = self._with_meta(resource, key[1], version, ts, source)
-                text = orjson.dumps(content).decode()
+                content = text.replace(
+                    _PLACEHOLDER_META,
+                    f'"meta":{{"versionId":"{version}","lastUpdated":"{stamp}"',
+                    1,
+                )
                 record = {
                     "res_type": key[0],
                     "res_id": key[1],
                     "version_id": version,
                     "last_updated": ts,
                     "deleted": False,
-                    "source": content["meta"].get("source"),
-                    "content": text,
+                    "source": prepared.sources.get(key),
+                    "content": content,
                 }
                 if row is None:
-                    new_rows.append((record, content))
+                    new_rows.append((record, entries))
                 else:
-                    changed.append((row.pk, record, content))
+                    changed.append((row.pk, record, entries))
             index_rows: dict[Any, list[dict]] = {}
             if new_rows:
                 pks = (
@@ -602,13 +560,13 @@ class Store:
                     .scalars()
                     .all()
                 )
-                for pk, (rec, content) in zip(pks, new_rows, strict=True):
-                    for t, rows in self._index_rows(pk, rec["res_type"], extract(content)).items():
+                for pk, (rec, entries) in zip(pks, new_rows, strict=True):
+                    for t, rows in self._index_rows(pk, rec["res_type"], entries).items():
                         index_rows.setdefault(t, []).extend(rows)
-            for pk, rec, content in changed:
+            for pk, rec, entries in changed:
                 self._clear_index(conn, pk)
                 conn.execute(update(R).where(R.c.pk == pk).values(**rec))
-                for t, rows in self._index_rows(pk, rec["res_type"], extract(content)).items():
+                for t, rows in self._index_rows(pk, rec["res_type"], entries).items():
                     index_rows.setdefault(t, []).extend(rows)
             versions = [
                 {**rec, "method": "PUT" if rec["version_id"] > 1 else "POST"}
@@ -722,6 +680,99 @@ class Store:
 
 def _issue(code: str, diagnostics: str) -> Issue:
     return Issue(code, diagnostics)
+
+
+# (table, columns) in the order of compact_entries; compact tuples pickle ~20x faster than
+# the entry dataclasses, which matters when worker processes hand batches back.
+_INDEX_COLUMNS = (
+    (schema.sp_token, ("param", "system", "code", "text")),
+    (schema.sp_string, ("param", "value", "exact")),
+    (schema.sp_date, ("param", "low", "high")),
+    (schema.sp_number, ("param", "value")),
+    (schema.sp_quantity, ("param", "value", "system", "code")),
+    (schema.sp_reference, ("param", "target_type", "target_id", "url")),
+    (schema.sp_uri, ("param", "value")),
+    (schema.compartment, ("patient_id",)),
+)
+Compact = tuple[list[tuple], ...]
+
+
+def compact_entries(e: IndexEntries) -> Compact:
+    return (
+        [(t.param, t.system, t.code, t.text) for t in e.tokens],
+        [(t.param, t.value[:512], t.exact[:512]) for t in e.strings],
+        [(t.param, t.low, t.high) for t in e.dates],
+        [(t.param, t.value) for t in e.numbers],
+        [(t.param, t.value, t.system, t.code) for t in e.quantities],
+        [(t.param, t.target_type, t.target_id, t.url) for t in e.references],
+        [(t.param, t.value) for t in e.uris],
+        [(p,) for p in sorted(e.compartments)],
+    )
+
+
+@dataclass
+class PreparedBatch:
+    """A batch checked and indexed (in a worker process), ready to write."""
+
+    resources: dict[tuple[str, str], tuple[str, Compact]]  # JSON text with placeholder meta
+    errors: list[tuple[Any, str]]
+    sources: dict[tuple[str, str], str]
+
+
+_VOLATILE_META = re.compile(r'"meta":\{"versionId":"[^"]*","lastUpdated":"[^"]*"')
+_PLACEHOLDER_META = '"meta":{"versionId":"","lastUpdated":""'
+
+
+def _batches(
+    items: Iterable[Any], size: int, report: LoadReport, as_bytes: bool
+) -> Iterator[list[tuple[Any, Any]]]:
+    """Labelled batches; dicts become JSON bytes for worker processes (far cheaper to pickle)."""
+    batch: list[tuple[Any, Any]] = []
+    for n, item in enumerate(items):
+        label, resource = item if isinstance(item, tuple) else (n, item)
+        if as_bytes and isinstance(resource, dict):
+            resource = orjson.dumps(resource)
+        batch.append((label, resource))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def prepare_batch(batch: list[tuple[Any, Any]], source: str | None) -> PreparedBatch:
+    """Validate and extract index entries; the part of a bulk load that runs in parallel.
+
+    The index does not depend on versionId or lastUpdated, so it is extracted here from the
+    resource with its final ``meta`` apart from those two, which the writer fills in.
+    """
+    prepared = PreparedBatch({}, [], {})
+    for label, resource in batch:
+        if isinstance(resource, Exception):
+            prepared.errors.append((label, str(resource)))
+            continue
+        if isinstance(resource, bytes | str):
+            try:
+                resource = orjson.loads(resource)
+            except orjson.JSONDecodeError as exc:
+                prepared.errors.append((label, f"not valid JSON ({exc})"))
+                continue
+        try:
+            validate_resource(resource, allow_urn=False)
+            res_id = resource.get("id")
+            if not res_id:
+                raise bad_request("A bulk-loaded resource must carry its id.", "id")
+        except FhirError as exc:
+            prepared.errors.append((label, exc.message))
+            continue
+        content = Store._with_meta(resource, res_id, 0, 0.0, source)
+        entries = compact_entries(extract(content))  # the index ignores versionId/lastUpdated
+        text = _VOLATILE_META.sub(_PLACEHOLDER_META, orjson.dumps(content).decode(), count=1)
+        key = (content["resourceType"], res_id)
+        prepared.resources[key] = (text, entries)
+        if content["meta"].get("source"):
+            prepared.sources[key] = content["meta"]["source"]
+    return prepared
 
 
 def open_store(url: str, base_url: str = "", *, run_migrations: bool = True) -> Store:
