@@ -180,7 +180,7 @@ def _response_entry(outcome: WriteOutcome | None, status: int, prefer: str) -> d
 
 def _run_entry(store: Store, e: _Entry, conn: Connection, prefer: str) -> dict:
     if e.method in ("GET", "HEAD"):
-        return _run_get(store, e)
+        return _run_get(store, e, conn)
     if e.method == "DELETE":
         if len(e.path) == 2:
             store.delete(e.res_type, e.path[1], conn=conn)
@@ -223,9 +223,10 @@ def _patch_operations(resource: Any) -> Any:
     raise bad_request("A PATCH entry's resource must be a Binary holding a JSON Patch.")
 
 
-def _run_get(store: Store, e: _Entry) -> dict:
+def _run_get(store: Store, e: _Entry, conn: Connection) -> dict:
+    # On the transaction's connection: GETs run last and must see the Bundle's own writes.
     if len(e.path) == 1:
-        result = run_search(store, parse_search(e.res_type, e.query))
+        result = run_search(store, parse_search(e.res_type, e.query), conn)
         bundle = {"resourceType": "Bundle", "type": "searchset"}
         if result.total is not None:
             bundle["total"] = result.total
@@ -240,7 +241,7 @@ def _run_get(store: Store, e: _Entry) -> dict:
         ]
         return {"resource": bundle, "response": {"status": "200 OK"}}
     if len(e.path) == 2:
-        stored: StoredResource = store.read(e.res_type, e.path[1])
+        stored: StoredResource = store.read(e.res_type, e.path[1], conn=conn)
     elif len(e.path) == 4 and e.path[2] == "_history":
         stored = store.vread(e.res_type, e.path[1], e.path[3])
     else:

@@ -55,40 +55,41 @@ def match_ids(
     return list(conn.execute(stmt).scalars())
 
 
-def run_search(store: Store, q: SearchQuery) -> SearchResult:
+def run_search(store: Store, q: SearchQuery, conn: Connection | None = None) -> SearchResult:
+    """Run ``q``; on ``conn`` when given (a transaction that must see its own writes)."""
+    if conn is None:
+        with store.engine.connect() as c:
+            return run_search(store, q, c)
     from carelight.fhir.store import StoredResource
 
     where = _where(store, q)
     compiler = Compiler(store.base_url)
     order = [compiler.sort_key(p, desc, R, q.resource_type) for p, desc in q.sort]
-    with store.engine.connect() as conn:
-        result = SearchResult(matches=[])
-        if q.summary != "count" and q.count > 0:
-            stmt = (
-                select(R.c.pk, R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content)
-                .where(*where)
-                .order_by(*order, R.c.pk)
-                .limit(q.count + 1)
-                .offset(q.offset)
-            )
-            rows = conn.execute(stmt).all()
-            result.has_next = len(rows) > q.count
-            result.matches = [
-                StoredResource(q.resource_type, r[1], r[2], r[3], False, r[4], pk=r[0])
-                for r in rows[: q.count]
-            ]
-        counted = q.summary == "count" or q.count == 0 or q.total == "accurate"
-        if q.total == "none" and q.summary != "count":
-            result.total = None
-        elif counted:
-            result.total = conn.execute(
-                select(func.count()).select_from(R).where(*where)
-            ).scalar_one()
-        elif not result.has_next and (result.matches or q.offset == 0):
-            # The last page tells the exact total without a COUNT over the whole match set.
-            result.total = q.offset + len(result.matches)
-        if result.matches and (q.includes or q.revincludes):
-            result.included = _includes(conn, q, result.matches)
+    result = SearchResult(matches=[])
+    if q.summary != "count" and q.count > 0:
+        stmt = (
+            select(R.c.pk, R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content)
+            .where(*where)
+            .order_by(*order, R.c.pk)
+            .limit(q.count + 1)
+            .offset(q.offset)
+        )
+        rows = conn.execute(stmt).all()
+        result.has_next = len(rows) > q.count
+        result.matches = [
+            StoredResource(q.resource_type, r[1], r[2], r[3], False, r[4], pk=r[0])
+            for r in rows[: q.count]
+        ]
+    counted = q.summary == "count" or q.count == 0 or q.total == "accurate"
+    if q.total == "none" and q.summary != "count":
+        result.total = None
+    elif counted:
+        result.total = conn.execute(select(func.count()).select_from(R).where(*where)).scalar_one()
+    elif not result.has_next and (result.matches or q.offset == 0):
+        # The last page tells the exact total without a COUNT over the whole match set.
+        result.total = q.offset + len(result.matches)
+    if result.matches and (q.includes or q.revincludes):
+        result.included = _includes(conn, q, result.matches)
     return result
 
 
