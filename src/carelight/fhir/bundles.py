@@ -263,7 +263,7 @@ def _entry_error(e: _Entry | None, index: int, err: FhirError) -> FhirError:
             i.code,
             f"{where}: {i.diagnostics}",
             f"Bundle.entry[{index}].resource.{i.expression.split('.', 1)[1]}"
-            if i.expression and "." in i.expression
+            if i.expression and "." in i.expression and not i.expression.startswith("Bundle.")
             else i.expression,
             i.severity,
         )
