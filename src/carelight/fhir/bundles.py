@@ -278,6 +278,15 @@ def _transaction(store: Store, raw_entries: list, prefer: str) -> dict:
         if not isinstance(raw, dict):
             raise bad_request("Each Bundle entry must be an object.", f"Bundle.entry[{i}]")
         entries.append(_Entry(i, raw))
+    first_with_url: dict[str, int] = {}
+    for e in entries:
+        if e.full_url and first_with_url.setdefault(e.full_url, e.index) != e.index:
+            # A reference to it could mean either entry (R4 bdl-7: fullUrl unique in a Bundle).
+            raise bad_request(
+                f"entry[{e.index}] has the same fullUrl as entry[{first_with_url[e.full_url]}]; "
+                "each entry of a transaction needs its own fullUrl.",
+                f"Bundle.entry[{e.index}].fullUrl",
+            )
     responses: dict[int, dict] = {}
     with store.write() as conn:
         mapping: dict[str, str] = {}
