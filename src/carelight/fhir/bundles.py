@@ -190,15 +190,26 @@ def _run_entry(store: Store, e: _Entry, conn: Connection, prefer: str) -> dict:
             raise bad_request("DELETE needs Type/id or Type?criteria.")
         return _response_entry(None, 204, prefer)
     if e.method == "POST":
+        # In a transaction the conditional create was decided before anything ran
+        # (_resolve_identity): urn:uuid references already point at that decision.
+        matched = getattr(e, "matched_id", None)
+        if matched is not None:
+            existing = store.read(e.res_type, matched, conn=conn)
+            return _response_entry(
+                WriteOutcome(existing, created=False, changed=False), 200, prefer
+            )
         resource = {k: v for k, v in e.resource.items() if k != "id"}
         assigned = getattr(e, "assigned_id", None)
-        outcome = store.create(resource, if_none_exist=e.if_none_exist, conn=conn, res_id=assigned)
+        if_none_exist = None if assigned else e.if_none_exist
+        outcome = store.create(resource, if_none_exist=if_none_exist, conn=conn, res_id=assigned)
         return _response_entry(outcome, 201 if outcome.created else 200, prefer)
     if e.method == "PUT":
         if len(e.path) == 2:
             outcome = store.update(
                 e.res_type, e.path[1], e.resource, if_match=e.if_match, conn=conn
             )
+        elif getattr(e, "target_id", None) is not None:  # a transaction's conditional update
+            outcome = store.update(e.res_type, e.target_id, e.resource, conn=conn)
         else:
             outcome = conditional_update(store, e.res_type, e.query, e.resource, conn)
         return _response_entry(outcome, 201 if outcome.created else 200, prefer)
@@ -304,6 +315,16 @@ def _transaction(store: Store, raw_entries: list, prefer: str) -> dict:
                     )
                 identities[identity] = e.index
         for e in entries:
+            matched = getattr(e, "matched_id", None)
+            if (
+                matched is not None
+                and (other := identities.get(f"{e.res_type}/{matched}")) is not None
+            ):
+                raise conflict(
+                    f"entry[{e.index}] (ifNoneExist) found {e.res_type}/{matched}, which entry[{other}] "
+                    "changes; a transaction may not do both."
+                )
+        for e in entries:
             if e.resource is not None and mapping:
                 e.resource = _replace_refs(e.resource, mapping)
             if e.method in ("POST", "PUT") and (bad := _unresolved_urns(e.resource, e.res_type)):
@@ -333,6 +354,7 @@ def _resolve_identity(
             if len(found) > 1:
                 raise precondition_failed(f"ifNoneExist matched {len(found)} resources.")
             if found:
+                e.matched_id = found[0]
                 if e.full_url:
                     mapping[e.full_url] = f"{e.res_type}/{found[0]}"
                 return None
@@ -351,9 +373,19 @@ def _resolve_identity(
                 )
             if found:
                 identity = f"{e.res_type}/{found[0]}"
+                if e.method == "PUT":
+                    body_id = e.resource.get("id")
+                    if body_id is not None and body_id != found[0]:
+                        raise bad_request(
+                            f"The resource id '{body_id}' differs from the id of the matching resource.",
+                            f"{e.res_type}.id",
+                        )
+                    e.target_id = found[0]
+                    e.resource = {**e.resource, "id": found[0]}
             elif e.method == "PUT":
                 new_id = (e.resource or {}).get("id") or str(uuid.uuid4())
                 e.resource = {**e.resource, "id": new_id}
+                e.target_id = new_id
                 identity = f"{e.res_type}/{new_id}"
             else:
                 return None
