@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,17 +27,12 @@ def _store():
     return open_store(settings.database_url, settings.base_url)
 
 
-def read_ndjson(path: Path) -> Iterator[tuple[str, object]]:
-    """(label, resource) for every line; a line that is not JSON yields its error instead."""
+def read_ndjson(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(label, line) for every non-blank line; the loader's workers parse and validate them."""
     with path.open("rb") as fh:
         for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            label = f"{path.name}:{n}"
-            try:
-                yield label, orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield label, ValueError(f"not valid JSON ({exc})")
+            if line.strip():
+                yield f"{path.name}:{n}", line
 
 
 def ndjson_files(directory: Path) -> list[Path]:

@@ -550,33 +550,47 @@ class Store:
                     new_rows.append((record, entries))
                 else:
                     changed.append((row.pk, record, entries))
-            index_rows: dict[Any, list[dict]] = {}
-            if new_rows:
-                pks = (
-                    conn.execute(
-                        insert(R).returning(R.c.pk, sort_by_parameter_order=True),
-                        [rec for rec, _ in new_rows],
-                    )
-                    .scalars()
-                    .all()
-                )
-                for pk, (rec, entries) in zip(pks, new_rows, strict=True):
-                    for t, rows in self._index_rows(pk, rec["res_type"], entries).items():
-                        index_rows.setdefault(t, []).extend(rows)
+            index_rows: list[list[tuple]] = [[] for _ in _INDEX_COLUMNS]
+            pks = self._reserve_pks(conn, len(new_rows))
+            resource_rows = []
+            for pk, (rec, entries) in zip(pks, new_rows, strict=True):
+                resource_rows.append((pk, *(rec[c] for c in _RESOURCE_COLUMNS)))
+                _add_index_tuples(index_rows, pk, rec["res_type"], entries)
+            if resource_rows:
+                _insert_rows(conn, R, ("pk", *_RESOURCE_COLUMNS), resource_rows)
             for pk, rec, entries in changed:
                 self._clear_index(conn, pk)
                 conn.execute(update(R).where(R.c.pk == pk).values(**rec))
-                for t, rows in self._index_rows(pk, rec["res_type"], entries).items():
-                    index_rows.setdefault(t, []).extend(rows)
+                _add_index_tuples(index_rows, pk, rec["res_type"], entries)
             versions = [
-                {**rec, "method": "PUT" if rec["version_id"] > 1 else "POST"}
+                (*(rec[c] for c in _RESOURCE_COLUMNS), "PUT" if rec["version_id"] > 1 else "POST")
                 for rec in [r for r, _ in new_rows] + [r for _, r, _ in changed]
             ]
             if versions:
-                conn.execute(insert(V), versions)
-            for t, rows in index_rows.items():
-                conn.execute(insert(t), rows)
+                _insert_rows(conn, V, (*_RESOURCE_COLUMNS, "method"), versions)
+            for (table, columns), rows in zip(_INDEX_COLUMNS, index_rows, strict=True):
+                if rows:
+                    cols = (
+                        ("res_pk", *columns)
+                        if table is schema.compartment
+                        else ("res_pk", "res_type", *columns)
+                    )
+                    _insert_rows(conn, table, cols, rows)
             report.loaded += len(versions)
+
+    def _reserve_pks(self, conn: Connection, n: int) -> list[int]:
+        """Primary keys for n new resources, so the bulk path can insert without RETURNING."""
+        if n == 0:
+            return []
+        if self.dialect == "postgresql":
+            return list(
+                conn.exec_driver_sql(
+                    "SELECT nextval('resource_pk_seq') FROM generate_series(1, %(n)s)", {"n": n}
+                ).scalars()
+            )
+        # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), so max(pk) is ours.
+        top = conn.exec_driver_sql("SELECT coalesce(max(pk), 0) FROM resource").scalar_one()
+        return list(range(top + 1, top + 1 + n))
 
     # -- history -------------------------------------------------------------------------
     def history(
@@ -695,6 +709,40 @@ _INDEX_COLUMNS = (
     (schema.compartment, ("patient_id",)),
 )
 Compact = tuple[list[tuple], ...]
+_RESOURCE_COLUMNS = (
+    "res_type",
+    "res_id",
+    "version_id",
+    "last_updated",
+    "deleted",
+    "source",
+    "content",
+)
+
+
+def _add_index_tuples(out: list[list[tuple]], pk: int, res_type: str, entries: Compact) -> None:
+    for i, values in enumerate(entries):
+        if values:
+            if _INDEX_COLUMNS[i][0] is schema.compartment:
+                out[i].extend((pk, *v) for v in values)
+            else:
+                out[i].extend((pk, res_type, *v) for v in values)
+
+
+def _insert_rows(conn: Connection, table: Any, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Insert many rows straight through the driver: COPY on PostgreSQL, executemany on SQLite.
+
+    The bulk path spends most of its write time building parameters in SQLAlchemy otherwise.
+    """
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.driver_connection.cursor()
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in columns)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
 def compact_entries(e: IndexEntries) -> Compact:
