@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, not_, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, literal, not_, or_, select, true
 from sqlalchemy.sql.expression import FromClause
 
 from carelight.fhir import schema
@@ -56,6 +56,9 @@ class Compiler:
         if c.chain is not None:
             return self._chain(c, r, resource_type)
         p = c.param
+        if c.modifier == "missing" and p.store_handled:
+            # _id and _lastUpdated are columns every resource has; they are never in sp_*.
+            return false() if c.values[0] == "true" else true()
         if p.name == "_id":
             return self._id(c, r)
         if p.name == "_lastUpdated":
