@@ -20,7 +20,7 @@ from carelight.fhir.search.execute import parse_query_string, run_search
 from carelight.fhir.search.query import parse_search
 from carelight.fhir.search.values import parse_date_range
 from carelight.fhir.shaping import shape
-from carelight.fhir.store import Store, StoredResource, WriteOutcome
+from carelight.fhir.store import Store, StoredResource, WriteOutcome, instant_text
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
@@ -427,10 +427,14 @@ def _history(request: Request, res_type: str | None, res_id: str | None) -> Resp
             "method": "PUT" if method == "PATCH" else method,
             "url": stored.res_type if method == "POST" else f"{stored.res_type}/{stored.res_id}",
         }
+        created = method == "POST" or (stored.version_id == 1 and not stored.deleted)
         entry["response"] = {
-            "status": {"POST": "201 Created", "DELETE": "204 No Content"}.get(method, "200 OK"),
+            "status": "201 Created"
+            if created
+            else ("204 No Content" if stored.deleted else "200 OK"),
             "etag": stored.etag,
-            "lastModified": stored.last_modified,
+            # Bundle.entry.response.lastModified is a FHIR instant, not an HTTP date
+            "lastModified": instant_text(stored.last_updated),
         }
         entries.append(entry)
     bundle: dict = {"resourceType": "Bundle", "type": "history"}
