@@ -107,20 +107,6 @@ CASES = [
     ("patch-changes-id", "PATCH", "/fhir/Patient/p1", [{"op": "replace", "path": "/id", "value": "p2"}], PATCH, 422, {"processing"}, "id"),
 ]  # fmt: skip
 
-# Known bugs in code this suite's owner may not change (reported to the lead).
-XFAIL = {
-    "unknown-type-create": pytest.mark.xfail(
-        strict=True,
-        reason="bug: POST /fhir/Spaceship is 400 (validation runs before the type check in "
-        "Store.create / api.create) where GET, PUT and DELETE answer 404 for an unsupported type",
-    ),
-    "accept-xml": pytest.mark.xfail(
-        strict=True,
-        reason="bug: api.read only checks Accept/_format when the read has query parameters; "
-        "GET /fhir/Patient/p1 with Accept: application/fhir+xml answers 200 JSON, not 406",
-    ),
-}
-
 # The element path the OperationOutcome must name (validation failures, id mismatch).
 EXPRESSIONS = {
     "bad-code": "Patient.gender",
@@ -175,17 +161,9 @@ def _problems(client, case) -> list[str]:
 # One test per status (a store per test is the slow part); failures name every bad case.
 @pytest.mark.parametrize("status", sorted({c[5] for c in CASES}))
 def test_error_status_is_an_operation_outcome(data, status):
-    cases = [c for c in CASES if c[5] == status and c[0] not in XFAIL]
+    cases = [c for c in CASES if c[5] == status]
     assert cases
     problems = [p for case in cases for p in _problems(data, case)]
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, id=c[0], marks=XFAIL[c[0]]) for c in CASES if c[0] in XFAIL]
-)
-def test_known_error_status_bugs(data, case):
-    problems = _problems(data, case)
     assert not problems, "\n".join(problems)
 
 

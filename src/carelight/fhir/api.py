@@ -20,7 +20,7 @@ from carelight.fhir.search.execute import parse_query_string, run_search
 from carelight.fhir.search.query import parse_search
 from carelight.fhir.search.values import parse_date_range
 from carelight.fhir.shaping import shape
-from carelight.fhir.store import Store, StoredResource, WriteOutcome, instant_text
+from carelight.fhir.store import Store, StoredResource, WriteOutcome, check_type, instant_text
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
@@ -158,6 +158,7 @@ async def search_post(request: Request, res_type: str) -> Response:
 
 @router.post("/{res_type}")
 async def create(request: Request, res_type: str) -> Response:
+    check_type(res_type)
     body = await _json_body(request)
     store = get_store(request)
     if isinstance(body, dict) and body.get("resourceType") != res_type:
@@ -254,8 +255,8 @@ def read(request: Request, res_type: str, res_id: str) -> Response:
     stored = store.read(res_type, res_id)
     pairs = _query_pairs(request)
     headers = _resource_headers(stored, store.base_url)
+    _check_format(pairs, request)
     if pairs:
-        _check_format(pairs, request)
         summary, elements = _shaping(pairs)
         return fhir_response(shape(stored.content, summary, elements), 200, headers)
     none_match = request.headers.get("if-none-match")
@@ -350,9 +351,7 @@ def _entry(base: str, stored: StoredResource, mode: str, resource: object = None
 def _search(request: Request, res_type: str, pairs: list[tuple[str, str]]) -> Response:
     store = get_store(request)
     _check_format(pairs, request)
-    from carelight.fhir.store import _check_type
-
-    _check_type(res_type)
+    check_type(res_type)
     q = parse_search(res_type, pairs)
     result = run_search(store, q)
     base = store.base_url
