@@ -2,7 +2,7 @@
 
 Each criterion becomes ``resource.pk IN (SELECT res_pk FROM sp_<type> WHERE …)``: both SQLite
 and PostgreSQL drive such queries from the selective index, instead of probing every resource
-of the type. Negations (``:not``, ``ne``, ``:missing=true``) become ``NOT IN``. No SQL is built
+of the type. Negations (``:not``, ``:missing=true``) become ``NOT IN``. No SQL is built
 from strings: values are bound parameters.
 """
 
@@ -120,7 +120,7 @@ class Compiler:
         return r.c.pk.in_(sub.correlate(None))
 
     def _date(self, p: SearchParam, c: Criterion, r: FromClause, rt: str) -> ColumnElement[bool]:
-        return self._with_negation(
+        return self._any_value(
             p, c, r, rt, "date", lambda t, v: date_condition(v, t.c.low, t.c.high, p.name)
         )
 
@@ -129,7 +129,7 @@ class Compiler:
             prefix, rest = split_prefix(v)
             return number_condition(prefix, parse_number(rest, p.name), t.c.value)
 
-        return self._with_negation(p, c, r, rt, "number", build)
+        return self._any_value(p, c, r, rt, "number", build)
 
     def _quantity(
         self, p: SearchParam, c: Criterion, r: FromClause, rt: str
@@ -143,26 +143,20 @@ class Compiler:
                 conds.append(t.c.code == q.code)
             return and_(*conds)
 
-        return self._with_negation(p, c, r, rt, "quantity", build)
+        return self._any_value(p, c, r, rt, "quantity", build)
 
-    def _with_negation(self, p, c, r, rt, kind, build) -> ColumnElement[bool]:
-        """``ne`` is "not equal" over the resource: no index value equals the search value."""
+    def _any_value(self, p, c, r, rt, kind, build) -> ColumnElement[bool]:
+        """A resource matches when one of its values matches one of the search values.
+
+        R4 defines every prefix, ``ne`` included, on a value of the resource: ``ne`` matches a
+        value that is not equal (so a resource without the element never matches, and the
+        system and code of a quantity still have to match).
+        """
         t = TABLES[kind].alias()
-        positive, negative = [], []
-        for v in c.values:
-            prefix, rest = split_prefix(v)
-            if prefix == "ne":
-                negative.append(build(t, "eq" + rest))
-            else:
-                positive.append(build(t, v))
-        conds = []
-        if positive:
-            sub = select(t.c.res_pk).where(t.c.res_type == rt, t.c.param == p.name, or_(*positive))
-            conds.append(r.c.pk.in_(sub.correlate(None)))
-        for neg in negative:
-            sub = select(t.c.res_pk).where(t.c.res_type == rt, t.c.param == p.name, neg)
-            conds.append(not_(r.c.pk.in_(sub.correlate(None))))
-        return or_(*conds) if len(conds) > 1 else conds[0]
+        sub = select(t.c.res_pk).where(
+            t.c.res_type == rt, t.c.param == p.name, or_(*(build(t, v) for v in c.values))
+        )
+        return r.c.pk.in_(sub.correlate(None))
 
     def _reference(
         self, p: SearchParam, c: Criterion, r: FromClause, rt: str
