@@ -87,6 +87,19 @@ def load(
 
 
 @app.command()
+def synth(
+    people: int = typer.Option(1000, "--people", min=1, help="How many people"),
+    seed: int = typer.Option(1, "--seed", help="Random seed: the same seed gives the same bytes"),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Output folder"),
+    workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0: one per core)"),
+):
+    """Write a synthetic population: one folder per source system, NDJSON per resource type."""
+    from carelight.synth.cli import run
+
+    run(people, seed, out, workers or None, console)
+
+
+@app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on"),
     port: int = typer.Option(8000, help="Port"),
