@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from datetime import date
 
-from carelight.synth import imperfections, observe, rates
+from carelight.synth import imperfections, measures, observe, rates
 from carelight.synth.codes import codelist, hl7
 from carelight.synth.fhir import Output, Record, category, day, instant, meta, ods_ref, org_ref, ref
 from carelight.synth.population import WINDOW_START, YEAR, Person, Registration, person_rng
@@ -73,6 +73,14 @@ ACUTE_PROBLEMS = {
     "adult": (("acute_urti", 3), ("acute_back_pain", 3), ("acute_uti", 2), ("acute_sinusitis", 2),
               ("acute_headache", 1), ("acute_bronchitis", 1), ("acute_cellulitis", 1)),
 }  # fmt: skip
+INFECTIONS = {
+    "acute_urti",
+    "acute_uti",
+    "acute_bronchitis",
+    "acute_otitis_media",
+    "acute_sinusitis",
+    "acute_cellulitis",
+}
 ANTIBIOTIC_FOR = {"acute_otitis_media", "acute_sinusitis", "acute_bronchitis", "acute_cellulitis"}
 
 
@@ -194,7 +202,7 @@ class GpRecord:
                 }
             )
 
-    def acute_problem(self, when: int, encounter_id: str) -> None:
+    def acute_problem(self, when: int, encounter_id: str, examined: bool) -> None:
         person, record, rng = self.person, self.record, self.rng
         group = "child" if person.age_at(when) < 16 else "adult"
         options = ACUTE_PROBLEMS[group]
@@ -224,6 +232,27 @@ class GpRecord:
                 "recorder": self.gp,
             }
         )
+        if examined and key in INFECTIONS:
+            minute = 9 * 60 + rng.randrange(0, 8 * 60)
+            fever = 1.0 if rng.random() < 0.4 else 0.0
+            observe.quantity_observation(
+                record,
+                measures.TEMPERATURE,
+                rng.gauss(36.9 + fever, 0.3),
+                when,
+                minute,
+                encounter_id,
+                self.gp,
+            )
+            observe.quantity_observation(
+                record,
+                measures.HEART_RATE,
+                rng.gauss(80 + 10 * fever, 9),
+                when,
+                minute,
+                encounter_id,
+                self.gp,
+            )
         if key in ANTIBIOTIC_FOR and rng.random() < 0.6:
             self.prescription(
                 "amoxicillin_500mg", "One capsule three times a day for 5 days", when,
@@ -274,8 +303,12 @@ class GpRecord:
             kind = "home" if age >= 80 and u < 0.1 else ("telephone" if u < 0.35 else "surgery")
             minute = rng.randrange(8 * 60, 18 * 60)
             encounter_id = self.encounter(when, minute, kind, self.gp, "GP consultation")
+            if kind != "telephone" and age >= 40 and rng.random() < 0.3:
+                observe.blood_pressure(
+                    self.record, rng, person, when, minute + 4, encounter_id, self.gp
+                )
             if rng.random() < 0.4:
-                self.acute_problem(when, encounter_id)
+                self.acute_problem(when, encounter_id, examined=kind != "telephone")
 
     def reviews(self) -> None:
         """Annual chronic disease reviews (twice a year for diabetes), or NHS Health Checks."""
@@ -309,13 +342,22 @@ class GpRecord:
                 observe.smoking_status(
                     self.record, person, when, minute + 6, encounter_id, self.nurse
                 )
+                if rng.random() < 0.5:
+                    observe.lab_report(
+                        self.record,
+                        rng,
+                        person,
+                        "hba1c",
+                        when,
+                        minute + 10,
+                        encounter_id,
+                        self.laboratory,
+                    )
                 observe.lab_report(self.record, rng, person, "lipids", when, minute + 10,
                                    encounter_id, self.laboratory)  # fmt: skip
             when += 365 + rng.randrange(-30, 31)
 
     def bmi(self, when: int, minute: int, encounter_id: str) -> None:
-        from carelight.synth import measures
-
         value = measures.bmi(self.rng, self.person, when)
         observe.quantity_observation(self.record, measures.BMI, value, when, minute,
                                      encounter_id, self.nurse)  # fmt: skip
@@ -332,7 +374,7 @@ class GpRecord:
         observe.smoking_status(record, person, when, minute + 6, encounter_id, self.nurse)
         on_statin = any(m == "atorvastatin_20mg" and person.health.conditions[c] <= when
                         for m, _, c in medicines)  # fmt: skip
-        if "type2_diabetes" in active:
+        if "type2_diabetes" in active or (cardiometabolic and rng.random() < 0.3):
             observe.lab_report(
                 record, rng, person, "hba1c", when, minute + 10, encounter_id, self.laboratory
             )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from datetime import date
+from functools import cache
 
 from carelight.synth import names, rates
 from carelight.synth.codes import NHS_NUMBER, NHS_VERIFICATION, NHS_VERIFICATION_EXT
@@ -42,14 +43,20 @@ _KEYBOARD_NEIGHBOURS = {
 }  # fmt: skip
 
 
+@cache
+def _local_permutation(seed: int, code: str) -> tuple[int, int]:
+    rng = random.Random(f"carelight-synth/{seed}/local/{code}")
+    multiplier = rng.randrange(1, 10**7) * 10 + rng.choice((1, 3, 7, 9))  # coprime with 10**8
+    return multiplier, rng.randrange(10**8)
+
+
 def local_number(seed: int, source: Source, index: int) -> str:
     """The source's own patient number for a person: a seeded permutation of the index.
 
     Different sources number the same person unrelatedly, so ids never give linkage away.
     """
-    rng = random.Random(f"carelight-synth/{seed}/local/{source.code}")
-    multiplier = rng.randrange(1, 10**7) * 10 + rng.choice((1, 3, 7, 9))  # coprime with 10**8
-    value = (index * multiplier + rng.randrange(10**8)) % 10**8
+    multiplier, offset = _local_permutation(seed, source.code)
+    value = (index * multiplier + offset) % 10**8
     if source.kind == "gp":
         return f"{value:08d}"
     if source.kind == "trust":

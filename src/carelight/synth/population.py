@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 
 from carelight.identity.nhs_number import nhs_number_check_digit
 from carelight.synth import names, rates
@@ -124,14 +125,19 @@ def nhs_number_for(seed: int, index: int) -> str:
     """
     if not 0 <= index < MAX_PEOPLE:
         raise ValueError(f"the generator supports at most {MAX_PEOPLE:,} people")
-    rng = random.Random(f"carelight-synth/{seed}/nhs-number")
-    multiplier = rng.randrange(1, 100_000) * 10 + rng.choice((1, 3, 7, 9))  # coprime with 10
-    offset = rng.randrange(100_000)
+    multiplier, offset = _nhs_number_permutation(seed)
     middle = (index % 100_000 * multiplier + offset) % 100_000
     stem = f"999{middle:05d}"
     valid = [d for d in range(10) if nhs_number_check_digit(f"{stem}{d}") is not None]
     ninth = valid[index // 100_000]
     return f"{stem}{ninth}{nhs_number_check_digit(f'{stem}{ninth}')}"
+
+
+@cache
+def _nhs_number_permutation(seed: int) -> tuple[int, int]:
+    rng = random.Random(f"carelight-synth/{seed}/nhs-number")
+    multiplier = rng.randrange(1, 100_000) * 10 + rng.choice((1, 3, 7, 9))  # coprime with 10
+    return multiplier, rng.randrange(100_000)
 
 
 # -- drawing ages ---------------------------------------------------------------------------

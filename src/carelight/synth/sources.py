@@ -20,7 +20,8 @@ from carelight.synth import names
 BASE_URI = "https://fhir.carelight.example"
 
 
-@dataclass(frozen=True, slots=True)
+# eq=False: sources are singletons, so identity hashing (fast, for the caches) is right.
+@dataclass(frozen=True, slots=True, eq=False)
 class Source:
     code: str  # the ODS-style code; also the output folder's name
     kind: str  # "gp", "trust", "council" or "carehome"
