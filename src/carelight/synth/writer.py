@@ -142,7 +142,6 @@ def generate(
     _check_output_dir(out_dir)
     files = _Files(out_dir)
     counts: Counter = Counter()
-    done = 0
     try:
         for source, resource in all_directory_resources():
             key = (source.code, resource["resourceType"])
@@ -183,7 +182,6 @@ def generate(
         "ground_truth": GROUND_TRUTH,
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    del done
     return summary
 
 
