@@ -18,27 +18,36 @@ MEDIUM = 2000  # for the statistical checks
 
 @dataclass
 class Synth:
+    """A generated population, parsed lazily one resource type at a time."""
+
     root: Path
     people: int
-    # source folder -> resource type -> resources
-    folders: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
     truth: list[dict] = field(default_factory=list)
+    _parsed: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
+
+    @property
+    def folders(self) -> dict[str, list[str]]:
+        """Source folder -> the resource types it has files for."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for path in sorted(self.root.glob("*/*.ndjson")):
+            found[path.parent.name].append(path.stem)
+        return found
 
     def resources(self, kind: str | None = None):
-        for folder, types in self.folders.items():
-            for resource_type, items in types.items():
-                if kind is None or resource_type == kind:
-                    for resource in items:
-                        yield folder, resource
+        """(source folder, resource) pairs, of one type or of all."""
+        kinds = [kind] if kind else sorted({p.stem for p in self.root.glob("*/*.ndjson")})
+        for k in kinds:
+            if k not in self._parsed:
+                self._parsed[k] = [
+                    (path.parent.name, orjson.loads(line))
+                    for path in sorted(self.root.glob(f"*/{k}.ndjson"))
+                    for line in path.read_bytes().splitlines()
+                ]
+            yield from self._parsed[k]
 
 
 def load(root: Path, people: int) -> Synth:
     synth = Synth(root, people)
-    for path in sorted(root.glob("*/*.ndjson")):
-        lines = path.read_bytes().splitlines()
-        synth.folders.setdefault(path.parent.name, defaultdict(list))[path.stem] = [
-            orjson.loads(line) for line in lines
-        ]
     with open(root / "ground-truth.csv", newline="", encoding="utf-8") as fh:
         synth.truth = list(csv.DictReader(fh))
     return synth
