@@ -191,6 +191,7 @@ class StoreInfo:
     load_seconds: float
     loaded: int
     reused: bool = False
+    built_commit: str = ""  # the code that built it: rebuild after changes to indexing
 
     @property
     def load_rate(self) -> float:
@@ -310,6 +311,7 @@ def load_store(url: str, plan: Plan) -> StoreInfo:
         built_at=datetime.now(UTC).isoformat(timespec="seconds"),
         load_seconds=round(seconds, 2),
         loaded=report.loaded + report.unchanged,
+        built_commit=machine_info()["commit"],
     )
 
 
@@ -327,7 +329,9 @@ def prepare_store(url: str, plan: Plan, rebuild: bool) -> StoreInfo:
             info.reused = True
             console.print(
                 f"Reusing the store built {info.built_at} ({info.resources:,} resources, "
-                f"generator v{info.generator_version}): {info.database_url}"
+                f"generator v{info.generator_version}, code {info.built_commit or 'unknown'}): "
+                f"{info.database_url}\n[dim]Use --rebuild after changes to validation, "
+                "extraction or indexing.[/dim]"
             )
             return info
     marker.unlink(missing_ok=True)
@@ -787,6 +791,14 @@ def machine_info() -> dict:
         text=True,
         check=False,
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "src"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if commit and dirty:
+        commit += " with uncommitted changes in src/"
     return {
         "nproc": os.cpu_count() or 1,
         "cpu": cpu,
@@ -879,7 +891,8 @@ def record_markdown(results: dict) -> str:
     if store["resources"] < TARGET_MIN_RESOURCES:
         ok = f"not comparable (the targets need at least {TARGET_MIN_RESOURCES:,} resources)"
     else:
-        ok = "all met" if not missed else "missed: " + ", ".join(missed)
+        labels = {"read": "read", "search": "NHS-number search", "everything": "$everything"}
+        ok = "all met" if not missed else "missed: " + ", ".join(labels.get(m, m) for m in missed)
 
     def result(passed: bool) -> str:
         if store["resources"] < TARGET_MIN_RESOURCES:
@@ -891,7 +904,7 @@ def record_markdown(results: dict) -> str:
         f"### {when} · {store['resources']:,} resources · {store['engine']}",
         "",
         f"- Machine: {machine['nproc']} x {machine['cpu']}, {machine['ram_gib']} GiB RAM, "
-        f"{machine['os']}, Python {machine['python']}; commit `{machine['commit']}`.",
+        f"{machine['os']}, Python {machine['python']}; commit {machine['commit']}.",
         f"- Server: `carelight serve --workers {results['server_workers']}`; load generator on the "
         f"same machine: {tp['client']}.",
         f"- Store: {store['resources']:,} resources, {store['patients']:,} patients, generator "
