@@ -196,3 +196,19 @@ def test_output_loads_into_a_store(tmp_path):
     report = store.bulk_load(lines, workers=1)
     assert report.errors == []
     assert report.loaded == summary.resources
+
+
+def test_references_to_a_patient_show_the_name_that_source_recorded(small):
+    """Displays must not leak the true name into a record that holds a misspelt one."""
+    recorded = {
+        p["id"]: f"{p['name'][0]['given'][0]} {p['name'][0]['family']}"
+        for _, p in small.resources("Patient")
+    }
+    checked = 0
+    for _, resource in small.resources():
+        for key in ("subject", "patient"):
+            target = resource.get(key)
+            if isinstance(target, dict) and target.get("reference", "").startswith("Patient/"):
+                assert target["display"] == recorded[target["reference"][8:]]
+                checked += 1
+    assert checked > 1000

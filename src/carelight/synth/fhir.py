@@ -84,12 +84,19 @@ class Record:
 
     __slots__ = ("_n", "out", "patient_id", "source", "subject")
 
-    def __init__(self, out: Output, source: Source, patient_id: str, display: str) -> None:
+    def __init__(self, out: Output, source: Source, patient_id: str) -> None:
         self.out = out
         self.source = source
         self.patient_id = patient_id
-        self.subject = {"reference": f"Patient/{patient_id}", "display": display}
+        # The display is filled in by add_patient, from the name this source recorded.
+        self.subject = {"reference": f"Patient/{patient_id}", "display": ""}
         self._n = 0
+
+    def add_patient(self, patient: dict) -> dict:
+        """Add the record's Patient; references to it show the name as this source holds it."""
+        name = patient["name"][0]
+        self.subject["display"] = f"{name['given'][0]} {name['family']}"
+        return self.add(patient)
 
     def new_id(self, kind: str) -> str:
         self._n += 1

@@ -113,7 +113,7 @@ class GpRecord:
         self.rng = person_rng(seed, person.index, f"gp/{number}")
         local = imperfections.local_number(seed, self.source, person.index)
         self.patient_id = f"{self.source.code}-{local}"
-        self.record = Record(out, self.source, self.patient_id, f"{person.given} {person.family}")
+        self.record = Record(out, self.source, self.patient_id)
         self.first = max(registration.start, person.data_start, WINDOW_START)
         self.last = min(registration.end or person.data_end, person.data_end)
         self.open = registration.end is None
@@ -136,7 +136,7 @@ class GpRecord:
         resource, tags = imperfections.patient(
             self.seed, person, self.source, self.patient_id, self.last, active=self.open
         )
-        record.add(resource)
+        record.add_patient(resource)
         registration = {
             "resourceType": "EpisodeOfCare",
             "id": record.new_id("eoc"),

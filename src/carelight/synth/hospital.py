@@ -57,7 +57,7 @@ class TrustRecord:
         self.rng = person_rng(seed, person.index, f"trust/{self.source.code}")
         local = imperfections.local_number(seed, self.source, person.index)
         self.patient_id = f"{self.source.code}-{local}"
-        self.record = Record(out, self.source, self.patient_id, f"{person.given} {person.family}")
+        self.record = Record(out, self.source, self.patient_id)
         ed = staff_in_role(self.source, "ed_physician")
         physicians = staff_in_role(self.source, "Consultant physician")
         surgeons = staff_in_role(self.source, "Consultant surgeon")
@@ -75,7 +75,7 @@ class TrustRecord:
         resource, tags = imperfections.patient(
             self.seed, self.person, self.source, self.patient_id, last, practice=practice
         )
-        self.record.add(resource)
+        self.record.add_patient(resource)
         return tags
 
     def _staff(self, group: list[dict]) -> dict:

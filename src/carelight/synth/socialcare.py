@@ -132,7 +132,7 @@ def _patient(seed: int, person: Person, source: Source, record: Record, as_of: i
     resource, tags = imperfections.patient(
         seed, person, source, record.patient_id, as_of, practice=practice
     )
-    record.add(resource)
+    record.add_patient(resource)
     out.truth.append((person.key, source.code, record.patient_id, ";".join(tags)))
 
 
@@ -144,7 +144,7 @@ def council_record(seed: int, person: Person, care: SocialCare, out: Output) -> 
     source = COUNCIL
     rng = person_rng(seed, person.index, "council")
     local = imperfections.local_number(seed, source, person.index)
-    record = Record(out, source, f"{source.code}-{local}", f"{person.given} {person.family}")
+    record = Record(out, source, f"{source.code}-{local}")
     last_contact = care.care_home_start or care.package_end or person.data_end
     _patient(seed, person, source, record, min(last_contact, person.data_end), out)
     workers = staff_in_role(source, "social_worker")
@@ -360,7 +360,7 @@ def care_home_record(seed: int, person: Person, care: SocialCare, out: Output) -
     source = CARE_HOMES[care.care_home]
     rng = person_rng(seed, person.index, f"carehome/{source.code}")
     local = imperfections.local_number(seed, source, person.index)
-    record = Record(out, source, f"{source.code}-{local}", f"{person.given} {person.family}")
+    record = Record(out, source, f"{source.code}-{local}")
     start = care.care_home_start
     end = care.care_home_end
     _patient(seed, person, source, record, end or person.data_end, out)
