@@ -47,6 +47,8 @@ resource = Table(
     UniqueConstraint("res_type", "res_id", name="uq_resource_type_id"),
     Index("ix_resource_type_updated", "res_type", "last_updated"),
     Index("ix_resource_updated", "last_updated"),
+    # Unfiltered searches of one type, in default (insertion) order, with no sort step.
+    Index("ix_resource_type_pk", "res_type", "deleted", "pk"),
 )
 
 resource_version = Table(
@@ -170,3 +172,21 @@ compartment = Table(
 )
 
 INDEX_TABLES = (sp_token, sp_string, sp_date, sp_number, sp_quantity, sp_reference, sp_uri)
+
+
+def keys_condition(keys):
+    """``(res_type, res_id) IN keys`` written so both planners use the unique index.
+
+    A row-value IN list makes SQLite scan the whole table; one ``res_type = ? AND res_id IN
+    (…)`` per type is an index look-up per key.
+    """
+    from sqlalchemy import and_, false, or_
+
+    by_type: dict[str, list[str]] = {}
+    for res_type, res_id in keys:
+        by_type.setdefault(res_type, []).append(res_id)
+    if not by_type:
+        return false()
+    return or_(
+        *(and_(resource.c.res_type == t, resource.c.res_id.in_(ids)) for t, ids in by_type.items())
+    )

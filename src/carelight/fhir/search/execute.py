@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from sqlalchemy import Connection, and_, false, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, false, func, or_, select
 
 from carelight.fhir import schema
 from carelight.fhir.resource_types import SUPPORTED
@@ -35,11 +35,49 @@ def parse_query_string(query: str) -> list[tuple[str, str]]:
     return parse_qsl(query, keep_blank_values=True)
 
 
+# Which criterion drives a query: the likely most selective positive index criterion.
+_SELECTIVITY = {
+    "reference": 0,
+    "token": 1,
+    "uri": 2,
+    "string": 3,
+    "quantity": 4,
+    "number": 5,
+    "date": 6,
+}
+
+
+def _rank(c) -> int:
+    if c.chain is not None:
+        return 2
+    return _SELECTIVITY.get(c.param.type, 9)
+
+
 def _where(store: Store, q: SearchQuery) -> list:
-    compiler = Compiler(store.base_url)
-    return [R.c.res_type == q.resource_type, R.c.deleted == false()] + [
-        compiler.condition(c, R, q.resource_type) for c in q.criteria
+    anchors = [c for c in q.criteria if _anchors(c)]
+    driver = min(anchors, key=_rank) if anchors else None
+    type_column = R.c.res_type
+    if driver is not None and store.dialect == "sqlite":
+        # The driving sub-query already narrows to this type. Hide res_type from SQLite's
+        # planner (`res_type || ''` cannot use an index) so it starts from that sub-query
+        # instead of walking every resource of the type; PostgreSQL has statistics for this.
+        type_column = R.c.res_type.concat("")
+    drive = Compiler(store.base_url)
+    probe = Compiler(store.base_url, probe=True)
+    return [type_column == q.resource_type, R.c.deleted == false()] + [
+        (drive if c is driver else probe).condition(c, R, q.resource_type) for c in q.criteria
     ]
+
+
+def _anchors(c) -> bool:
+    """True if the criterion is a positive ``pk IN (index sub-query)``."""
+    if c.has is not None:
+        return False
+    if c.chain is not None:
+        return True
+    if c.param.name in ("_id", "_lastUpdated") or c.modifier in ("not", "missing"):
+        return False
+    return not any(v.startswith("ne") for v in c.values) or c.param.type in ("string", "token")
 
 
 def match_ids(
@@ -142,7 +180,11 @@ def _forward(conn: Connection, inc: Include, frontier: list, seen: set) -> list[
         return []
     conds = [REF.c.res_pk.in_(sources), REF.c.target_id.is_not(None)]
     if inc.param is not None:
-        conds += [REF.c.res_type == inc.source_type, REF.c.param == inc.param.name]
+        # `|| ''` keeps SQLite on the res_pk index: these few keys are the selective part.
+        conds += [
+            REF.c.res_type.concat("") == inc.source_type,
+            REF.c.param.concat("") == inc.param.name,
+        ]
     if inc.target_type:
         conds.append(REF.c.target_type == inc.target_type)
     targets = {
@@ -156,7 +198,7 @@ def _forward(conn: Connection, inc: Include, frontier: list, seen: set) -> list[
         return []
     stmt = (
         select(*_COLUMNS)
-        .where(tuple_(R.c.res_type, R.c.res_id).in_(sorted(targets)), R.c.deleted == false())
+        .where(schema.keys_condition(sorted(targets)), R.c.deleted == false())
         .order_by(R.c.pk)
     )
     return _fetch(conn, stmt, seen)

@@ -9,6 +9,7 @@ from strings: values are bound parameters.
 from __future__ import annotations
 
 import time
+from functools import cache
 
 from sqlalchemy import ColumnElement, and_, false, func, literal, not_, or_, select, true
 from sqlalchemy.sql.expression import FromClause
@@ -39,6 +40,24 @@ TABLES = {
 }
 
 
+@cache
+def _code_bindings() -> dict[str, str]:
+    """Element path → code system, for plain ``code`` elements with a required binding."""
+    from carelight.fhir.bindings import REQUIRED_BINDINGS
+
+    # Core value sets share their name with the code system they draw on
+    # (ValueSet/administrative-gender → http://hl7.org/fhir/administrative-gender).
+    return {
+        path: "http://hl7.org/fhir/" + b.value_set.rsplit("/", 1)[1]
+        for path, b in REQUIRED_BINDINGS.items()
+        if b.system is None
+    }
+
+
+def implied_system(p: SearchParam) -> str | None:
+    return _code_bindings().get(p.expression)
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -46,8 +65,18 @@ def _like_escape(text: str) -> str:
 class Compiler:
     """Builds WHERE conditions for one resource table (or alias) ``r``."""
 
-    def __init__(self, base_url: str = "") -> None:
+    def __init__(self, base_url: str = "", *, probe: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
+        # probe=False: criteria are `pk IN (sub-query)`, for the criterion that drives the
+        # query. probe=True: correlated `EXISTS (… WHERE res_pk = resource.pk)`, an index probe
+        # per candidate row, for the others: materialising a broad criterion (a date range
+        # over every Observation) as an IN list costs far more than probing it.
+        self.probe = probe
+
+    def _member(self, r: FromClause, t: FromClause, sub) -> ColumnElement[bool]:
+        if self.probe:
+            return sub.where(t.c.res_pk == r.c.pk).correlate(r).exists()
+        return r.c.pk.in_(sub.correlate(None))
 
     # -- entry point -------------------------------------------------------------------------
     def condition(self, c: Criterion, r: FromClause, resource_type: str) -> ColumnElement[bool]:
@@ -66,7 +95,7 @@ class Compiler:
         if c.modifier == "missing":
             t = TABLES[p.type].alias()
             present = select(t.c.res_pk).where(t.c.res_type == resource_type, t.c.param == p.name)
-            cond = r.c.pk.in_(present.correlate(None))
+            cond = self._member(r, t, present)
             return not_(cond) if c.values[0] == "true" else cond
         builder = getattr(self, f"_{p.type}")
         return builder(p, c, r, resource_type)
@@ -93,7 +122,10 @@ class Compiler:
             conds = []
             if tv.code is not None:
                 conds.append(t.c.code == tv.code)
-            if tv.system is not None:
+            if tv.system is not None and tv.system == implied_system(p):
+                # A plain code (Patient.gender) is indexed without its implied system.
+                conds.append(or_(t.c.system.is_(None), t.c.system == tv.system))
+            elif tv.system is not None:
                 conds.append(t.c.system == tv.system)
             elif tv.no_system:
                 conds.append(t.c.system.is_(None))
@@ -101,7 +133,7 @@ class Compiler:
                 raise bad_request(f"Search parameter '{p.name}': '{v}' names no code or system.")
             alternatives.append(and_(*conds))
         sub = select(t.c.res_pk).where(t.c.res_type == rt, t.c.param == p.name, or_(*alternatives))
-        cond = r.c.pk.in_(sub.correlate(None))
+        cond = self._member(r, t, sub)
         return not_(cond) if c.modifier == "not" else cond
 
     def _string(self, p: SearchParam, c: Criterion, r: FromClause, rt: str) -> ColumnElement[bool]:
@@ -117,7 +149,7 @@ class Compiler:
             else:
                 alternatives.append(t.c.value.like(_like_escape(normalise(v)) + "%", escape="\\"))
         sub = select(t.c.res_pk).where(t.c.res_type == rt, t.c.param == p.name, or_(*alternatives))
-        return r.c.pk.in_(sub.correlate(None))
+        return self._member(r, t, sub)
 
     def _date(self, p: SearchParam, c: Criterion, r: FromClause, rt: str) -> ColumnElement[bool]:
         return self._any_value(
@@ -156,7 +188,7 @@ class Compiler:
         sub = select(t.c.res_pk).where(
             t.c.res_type == rt, t.c.param == p.name, or_(*(build(t, v) for v in c.values))
         )
-        return r.c.pk.in_(sub.correlate(None))
+        return self._member(r, t, sub)
 
     def _reference(
         self, p: SearchParam, c: Criterion, r: FromClause, rt: str
@@ -166,7 +198,7 @@ class Compiler:
         for v in c.values:
             alternatives.append(self._reference_value(t, v, c.target_type, p))
         sub = select(t.c.res_pk).where(t.c.res_type == rt, t.c.param == p.name, or_(*alternatives))
-        return r.c.pk.in_(sub.correlate(None))
+        return self._member(r, t, sub)
 
     def _reference_value(self, t, v: str, target_type: str | None, p: SearchParam):
         if "://" in v or v.startswith("urn:"):
@@ -195,7 +227,7 @@ class Compiler:
             else:
                 alternatives.append(t.c.value == v)
         sub = select(t.c.res_pk).where(t.c.res_type == rt, t.c.param == p.name, or_(*alternatives))
-        return r.c.pk.in_(sub.correlate(None))
+        return self._member(r, t, sub)
 
     # -- chains and reverse chains -----------------------------------------------------------
     def _chain(self, c: Criterion, r: FromClause, resource_type: str) -> ColumnElement[bool]:
@@ -213,15 +245,18 @@ class Compiler:
                 ref.c.param == c.param.name,
                 ref.c.target_type == c.target_type,
                 target.c.deleted == false(),
-                self.condition(c.chain, target, c.target_type),
+                Compiler(self.base_url).condition(c.chain, target, c.target_type),
             )
         )
-        return r.c.pk.in_(sub.correlate(None))
+        return self._member(r, ref, sub)
 
     def _has(self, c: Criterion, r: FromClause, resource_type: str) -> ColumnElement[bool]:
         assert c.has is not None
         ref = schema.sp_reference.alias()
         source = schema.resource.alias()
+        # Probing: from each candidate, follow the references to it (index on target) and
+        # probe the source's criterion; driving: list every target of matching sources.
+        inner = Compiler(self.base_url, probe=self.probe)
         sub = (
             select(ref.c.target_id)
             .join(source, source.c.pk == ref.c.res_pk)
@@ -230,9 +265,11 @@ class Compiler:
                 ref.c.param == c.has.reference_param.name,
                 ref.c.target_type == resource_type,
                 source.c.deleted == false(),
-                self.condition(c.has.criterion, source, c.has.source_type),
+                inner.condition(c.has.criterion, source, c.has.source_type),
             )
         )
+        if self.probe:
+            return sub.where(ref.c.target_id == r.c.res_id).correlate(r).exists()
         return r.c.res_id.in_(sub.correlate(None))
 
     # -- sorting -----------------------------------------------------------------------------
