@@ -32,7 +32,6 @@ import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
-import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import DataObject
