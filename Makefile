@@ -32,7 +32,7 @@ BENCH_ARGS ?=
 # The browser tests will need chromium here (probe already in the script):
 #     TEST_SYSTEM_PACKAGES := postgresql chromium
 TEST_SYSTEM_PACKAGES := postgresql
-BENCH_SYSTEM_PACKAGES := postgresql
+BENCH_SYSTEM_PACKAGES := postgresql wrk
 # The demo uses SQLite by default (see carelight.config), so nothing yet.
 DEMO_SYSTEM_PACKAGES :=
 
