@@ -203,15 +203,23 @@ def test_imperfections_appear_at_their_stated_rates(medium):
 
 
 def test_national_data_opt_outs_are_a_few_percent(medium):
+    from carelight.synth import person
+
     opted_out = {c["patient"]["reference"] for _, c in medium.resources("Consent")}
     person_of = {row["patient_id"]: row["person_key"] for row in medium.truth}
-    people = {person_of[ref.removeprefix("Patient/")] for ref in opted_out}
-    n = medium.people
-    assert within(len(people), rates.NATIONAL_DATA_OPT_OUT * n, n * 0.05) or len(people) < 0.054 * n
-    assert len(people) > 0.02 * n
+    recorded = {person_of[ref.removeprefix("Patient/")] for ref in opted_out}
+    launched = date(2018, 5, 25).toordinal()
+    people = [person(5, i) for i in range(medium.people)]  # the medium set's seed
+    chose = {p.key for p in people if p.health.opt_out is not None}
+    assert recorded == chose  # every choice is recorded, in the GP record
+    eligible = sum(1 for p in people if p.data_end > launched)
+    rate = rates.NATIONAL_DATA_OPT_OUT
+    assert within(len(chose), rate * eligible, eligible * rate * (1 - rate))
     for _, consent in medium.resources("Consent"):
         assert consent["provision"]["type"] == "deny"
         assert consent["scope"]["coding"][0]["code"] == "research"
+        purposes = {c["code"] for c in consent["provision"]["purpose"]}
+        assert purposes == {"HRESCH", "HOPERAT"}
 
 
 def test_results_drift_with_disease(medium):
