@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,12 +28,12 @@ def _store():
     return open_store(settings.database_url, settings.base_url)
 
 
-def read_ndjson(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(label, line) for every non-blank line; the loader's workers parse and validate them."""
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) for every non-blank line; the loader's workers parse them."""
     with path.open("rb") as fh:
         for n, line in enumerate(fh, start=1):
             if line.strip():
-                yield f"{path.name}:{n}", line
+                yield n, line
 
 
 def ndjson_files(directory: Path) -> list[Path]:
@@ -47,42 +48,72 @@ def ndjson_files(directory: Path) -> list[Path]:
     return sorted(files, key=rank)
 
 
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+
+def _source_of(path: Path, directory: Path) -> str | None:
+    """Files in DIR/<system>/ are written in that source system's name (when they don't say)."""
+    parts = path.relative_to(directory).parts
+    return f"urn:carelight:source:{parts[0]}" if len(parts) > 1 else None
+
+
 @app.command()
 def load(
     directory: Path = typer.Argument(
-        ..., exists=True, file_okay=False, help="Folder of NDJSON files"
+        ..., exists=True, file_okay=False, help="Folder of NDJSON files, one folder per source"
     ),
+    workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0: one per core)"),
 ):
-    """Bulk-load every *.ndjson file under DIRECTORY (idempotent; bad lines are reported)."""
+    """Bulk-load every *.ndjson file under DIRECTORY.
+
+    Streaming and idempotent: loading the same data again changes nothing. Every refused line
+    is reported with its file, line number and reason; every valid line still loads.
+    """
     store = _store()
     files = ndjson_files(directory)
     if not files:
         console.print(f"[red]No .ndjson files under {directory}.[/red]")
         raise typer.Exit(1)
-    total_lines = sum(sum(1 for line in f.open("rb") if line.strip()) for f in files)
-    loaded = unchanged = 0
-    errors: list[tuple[object, str]] = []
+    total = sum(_count_lines(f) for f in files)
+
+    def items():
+        for f in files:
+            source = _source_of(f, directory)
+            label = str(f.relative_to(directory))
+            for n, line in _lines(f):
+                yield f"{label}:{n}", line, source
+
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("Loading"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         console=console,
     ) as progress:
-        task = progress.add_task("Loading", total=total_lines)
-        for f in files:
-            progress.update(task, description=f"Loading {f.relative_to(directory)}")
-            report = store.bulk_load(read_ndjson(f), progress=lambda n: progress.advance(task, n))
-            loaded += report.loaded
-            unchanged += report.unchanged
-            errors += report.errors
-    console.print(f"Loaded {loaded} resources ({unchanged} unchanged) from {len(files)} files.")
-    for label, message in errors[:50]:
-        console.print(f"[yellow]{label}[/yellow]: {message}")
-    if len(errors) > 50:
-        console.print(f"... and {len(errors) - 50} more errors.")
-    if errors:
-        console.print(f"[red]{len(errors)} lines were not loaded.[/red]")
+        task = progress.add_task("load", total=total, rate="")
+        started = time.perf_counter()
+
+        def advance(n: int) -> None:
+            progress.advance(task, n)
+            done = progress.tasks[0].completed
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, rate=f"{rate:,.0f} resources/s")
+
+        report = store.bulk_load(items(), progress=advance, workers=workers or None)
+    seconds = time.perf_counter() - started
+    console.print(
+        f"{report.created:,} created, {report.updated:,} updated, {report.unchanged:,} unchanged, "
+        f"{len(report.errors):,} refused — {len(files)} files in {seconds:,.1f} s "
+        f"({(report.loaded + report.unchanged) / max(seconds, 1e-9):,.0f} resources/s)."
+    )
+    for label, message in report.errors[:100]:
+        console.print(f"[yellow]{label}[/yellow]: {message}", highlight=False)
+    if len(report.errors) > 100:
+        console.print(f"... and {len(report.errors) - 100:,} more refused lines.")
+    if report.errors:
         raise typer.Exit(2)
 
 
@@ -134,15 +165,36 @@ def migrate():
     console.print("Schema is up to date.")
 
 
+DEMO_PEOPLE = 2000
+DEMO_SEED = 1
+
+
 @app.command()
 def demo(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
+    people: int = typer.Option(DEMO_PEOPLE, help="Size of the synthetic population"),
 ):
-    """Load the example data set and serve on http://127.0.0.1:8000."""
-    from carelight.examples import example_dir
+    """Build and load a synthetic population (once), then serve on http://127.0.0.1:8000."""
+    import json
 
-    load(example_dir())
+    from carelight.examples import example_dir
+    from carelight.synth.cli import run
+
+    settings = Settings.from_env()
+    settings.ensure_home()
+    marker = settings.home / "demo.json"
+    wanted = {"people": people, "seed": DEMO_SEED, "database_url": settings.database_url}
+    if not marker.exists() or json.loads(marker.read_text()) != wanted:
+        out = settings.home / f"synth-{people}-seed-{DEMO_SEED}"
+        if not (out / "synth-manifest.json").exists():
+            console.print(f"Building a synthetic population of {people:,} people in {out}")
+            run(people, DEMO_SEED, out, None, console)
+        load(example_dir(), workers=0)
+        load(out, workers=0)
+        marker.write_text(json.dumps(wanted))
+    else:
+        console.print("The demo population is already loaded.")
     console.print(f"Serving Carelight on http://{host}:{port}/fhir (metadata: /fhir/metadata)")
     serve(host=host, port=port, workers=1)
 

@@ -95,9 +95,14 @@ class WriteOutcome:
 
 @dataclass
 class LoadReport:
-    loaded: int = 0
+    created: int = 0
+    updated: int = 0
     unchanged: int = 0
-    errors: list[tuple[Any, str]] = field(default_factory=list)
+    errors: list[tuple[Any, str]] = field(default_factory=list)  # (label, reason): refused
+
+    @property
+    def loaded(self) -> int:
+        return self.created + self.updated
 
 
 def _parse_etag(value: str) -> int:
@@ -470,8 +475,9 @@ class Store:
     ) -> LoadReport:
         """Load resources that carry their own ids (update-with-id semantics, idempotent).
 
-        Each item is a resource dict, or a ``(label, resource_or_error)`` pair where the label
-        (e.g. ``"Patient.ndjson:12"``) names it in the report. Invalid resources are reported
+        Each item is a resource (a dict, or JSON bytes), or a ``(label, resource[, source])``
+        tuple where the label (e.g. ``"Patient.ndjson:12"``) names it in the report and the
+        source is the writing system's URI for resources without ``meta.source``. Invalid resources are reported
         and skipped; the rest load. Unchanged resources (same content) are not re-versioned.
 
         Validation and index extraction, the costly part, run in ``workers`` processes
@@ -590,7 +596,8 @@ class Store:
                         else ("res_pk", "res_type", *columns)
                     )
                     _insert_rows(conn, table, cols, rows)
-            report.loaded += len(versions)
+            report.created += len(new_rows)
+            report.updated += len(changed)
 
     def _reserve_pks(self, conn: Connection, n: int) -> list[int]:
         """Primary keys for n new resources, so the bulk path can insert without RETURNING."""
@@ -791,10 +798,10 @@ def _batches(
     """Labelled batches; dicts become JSON bytes for worker processes (far cheaper to pickle)."""
     batch: list[tuple[Any, Any]] = []
     for n, item in enumerate(items):
-        label, resource = item if isinstance(item, tuple) else (n, item)
+        label, resource, *rest = item if isinstance(item, tuple) else (n, item)
         if as_bytes and isinstance(resource, dict):
             resource = orjson.dumps(resource)
-        batch.append((label, resource))
+        batch.append((label, resource, rest[0] if rest else None))
         if len(batch) >= size:
             yield batch
             batch = []
@@ -809,7 +816,7 @@ def prepare_batch(batch: list[tuple[Any, Any]], source: str | None) -> PreparedB
     resource with its final ``meta`` apart from those two, which the writer fills in.
     """
     prepared = PreparedBatch({}, [], {})
-    for label, resource in batch:
+    for label, resource, item_source in batch:
         if isinstance(resource, Exception):
             prepared.errors.append((label, str(resource)))
             continue
@@ -827,7 +834,7 @@ def prepare_batch(batch: list[tuple[Any, Any]], source: str | None) -> PreparedB
         except FhirError as exc:
             prepared.errors.append((label, exc.message))
             continue
-        content = Store._with_meta(resource, res_id, 0, 0.0, source)
+        content = Store._with_meta(resource, res_id, 0, 0.0, item_source or source)
         entries = compact_entries(extract(content))  # the index ignores versionId/lastUpdated
         text = _VOLATILE_META.sub(_PLACEHOLDER_META, orjson.dumps(content).decode(), count=1)
         key = (content["resourceType"], res_id)
