@@ -65,6 +65,7 @@ def load(
         ..., exists=True, file_okay=False, help="Folder of NDJSON files, one folder per source"
     ),
     workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0: one per core)"),
+    batch_size: int = typer.Option(2000, "--batch-size", min=1, help="Resources per transaction"),
 ):
     """Bulk-load every *.ndjson file under DIRECTORY.
 
@@ -102,7 +103,9 @@ def load(
             rate = done / max(time.perf_counter() - started, 1e-9)
             progress.update(task, rate=f"{rate:,.0f} resources/s")
 
-        report = store.bulk_load(items(), progress=advance, workers=workers or None)
+        report = store.bulk_load(
+            items(), progress=advance, workers=workers or None, batch_size=batch_size
+        )
     seconds = time.perf_counter() - started
     console.print(
         f"{report.created:,} created, {report.updated:,} updated, {report.unchanged:,} unchanged, "
@@ -190,8 +193,8 @@ def demo(
         if not (out / "synth-manifest.json").exists():
             console.print(f"Building a synthetic population of {people:,} people in {out}")
             run(people, DEMO_SEED, out, None, console)
-        load(example_dir(), workers=0)
-        load(out, workers=0)
+        load(example_dir(), workers=0, batch_size=2000)
+        load(out, workers=0, batch_size=2000)
         marker.write_text(json.dumps(wanted))
     else:
         console.print("The demo population is already loaded.")
