@@ -280,6 +280,17 @@ REQUIRED: dict[str, set[str]] = {
         "identifier",
     },
     "Flag": {"patient", "subject", "author", "date", "encounter", "identifier", "status"},
+    "Group": {
+        "actual",
+        "characteristic",
+        "code",
+        "exclude",
+        "identifier",
+        "managing-entity",
+        "member",
+        "type",
+        "value",
+    },
     "DocumentReference": {
         "patient",
         "subject",

@@ -430,8 +430,8 @@ def test_reference_to_a_type_that_is_not_an_r4_resource():
 
 
 def test_references_to_r4_types_outside_the_supported_set_are_allowed():
-    assert "Group" not in SUPPORTED_TYPES and "Group" in R4_RESOURCE_TYPES
-    obs = observation(subject={"reference": "Group/g1"}, device={"reference": "Device/d1"})
+    assert "Device" not in SUPPORTED_TYPES and "Device" in R4_RESOURCE_TYPES
+    obs = observation(subject={"reference": "Device/d1"}, device={"reference": "Device/d1"})
     assert validate_resource(obs) is obs
 
 

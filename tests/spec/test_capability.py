@@ -13,13 +13,13 @@ from carelight.fhir.search.query import parse_search
 
 FHIR = "application/fhir+json"
 
-# The 27 types of the issue, independent of the code's own list.
+# The 27 types of the issue and Group (for Group-level $export), independent of the code's list.
 TYPES = {
     "Patient", "RelatedPerson", "Practitioner", "PractitionerRole", "Organization", "Location",
     "Encounter", "EpisodeOfCare", "Condition", "Observation", "DiagnosticReport",
     "MedicationRequest", "MedicationStatement", "Procedure", "Immunization", "AllergyIntolerance",
     "CarePlan", "CareTeam", "Goal", "Questionnaire", "QuestionnaireResponse", "ServiceRequest",
-    "Flag", "DocumentReference", "Consent", "Provenance", "Task",
+    "Flag", "DocumentReference", "Consent", "Provenance", "Task", "Group",
 }  # fmt: skip
 INTERACTIONS = {
     "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
@@ -63,9 +63,9 @@ def test_capability_statement_basics(capability):
     assert {i["code"] for i in rest["interaction"]} == {"transaction", "batch", "history-system"}
 
 
-def test_capability_lists_the_27_types_with_their_interactions(capability):
+def test_capability_lists_the_28_types_with_their_interactions(capability):
     resources = _resources(capability)
-    assert len(capability["rest"][0]["resource"]) == 27
+    assert len(capability["rest"][0]["resource"]) == 28
     assert set(resources) == TYPES
     for res_type, res in resources.items():
         assert {i["code"] for i in res["interaction"]} == INTERACTIONS, res_type

@@ -278,6 +278,7 @@ RESOURCE_BINDINGS: dict[str, Binding] = {
         " option",
     ),
     "Task.priority": REQUEST_PRIORITY,
+    "Group.type": _codes("group-type", "person animal practitioner device medication substance"),
 }
 
 REQUIRED_BINDINGS: dict[str, Binding] = {**DATA_TYPE_BINDINGS, **RESOURCE_BINDINGS}

@@ -10,6 +10,11 @@ patient's tasks (tasks *for* the patient, tasks assigned to or requested by the 
 reachable through patient-level access; we use ``patient`` (``Task.for`` when it is a Patient),
 ``owner`` and ``requester``.
 
+Deviation from R4: ``Group`` is in the R4 Patient compartment through ``member``, but a Group
+names many patients (a cohort, often chosen by diagnosis), so placing it in every member's
+compartment would show the whole membership to anyone allowed to see one member's record. A
+Group is in no Patient compartment here; Group-level ``$export`` reads its members directly.
+
 Types with an empty tuple (Practitioner, PractitionerRole, Organization, Location,
 Questionnaire) are never in a Patient compartment. A Patient is in its own compartment, and in
 the compartment of the Patients it links to (``link``).
@@ -45,6 +50,7 @@ PATIENT_COMPARTMENT: dict[str, tuple[str, ...]] = {
     "Consent": ("patient",),
     "Provenance": ("patient",),
     "Task": ("patient", "owner", "requester"),  # Carelight deviation: not in R4
+    "Group": (),  # Carelight deviation: R4 has "member"; see the module docstring
 }
 
 

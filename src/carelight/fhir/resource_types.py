@@ -30,6 +30,7 @@ SUPPORTED_TYPES: tuple[str, ...] = (
     "Consent",
     "Provenance",
     "Task",
+    "Group",  # cohorts: Group-level bulk export ($export) reads Group.member
 )
 
 SUPPORTED = frozenset(SUPPORTED_TYPES)

@@ -860,6 +860,31 @@ TABLES: dict[str, tuple[_Row, ...]] = {
         tok("status", "Task.status"),
         ref("subject", "Task.for"),
     ),
+    "Group": (
+        tok("actual", "Group.actual"),
+        tok("characteristic", "Group.characteristic.code"),
+        composite("characteristic-value", "Group.characteristic"),
+        tok("code", "Group.code"),
+        tok("exclude", "Group.characteristic.exclude"),
+        _ident("Group"),
+        ref("managing-entity", "Group.managingEntity", *_PRACT_ORG_ROLE, "RelatedPerson"),
+        ref(
+            "member",
+            "Group.member.entity",
+            "Practitioner",
+            "Group",
+            "Device",
+            "Medication",
+            "Patient",
+            "Substance",
+            "PractitionerRole",
+        ),
+        tok("type", "Group.type"),
+        tok(
+            "value",
+            "(Group.characteristic.value as CodeableConcept) | (Group.characteristic.value as boolean)",
+        ),
+    ),
 }
 
 
