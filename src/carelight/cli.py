@@ -36,6 +36,12 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield n, line
 
 
+def read_ndjson(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(``name:line``, line) for every non-blank line of one NDJSON file."""
+    for n, line in _lines(path):
+        yield f"{path.name}:{n}", line
+
+
 def ndjson_files(directory: Path) -> list[Path]:
     files = sorted(directory.rglob("*.ndjson"))
     # Load reference targets first so a reader never sees a dangling reference mid-load.

@@ -162,11 +162,6 @@ def test_transaction_processing_order_is_delete_post_put_get(client):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (store.py): Store.vread takes no connection, so a GET Type/id/_history/n entry "
-    "runs outside the transaction and cannot see a version the same Bundle wrote (404)",
-)
 def test_transaction_vread_sees_the_transactions_own_versions(client):
     body = bundle("transaction", put_entry("Patient/new", patient(id="new")), get_entry("Patient/new/_history/1"))  # fmt: skip
     result = send(client, body)

@@ -254,7 +254,7 @@ def _run_get(store: Store, e: _Entry, conn: Connection) -> dict:
     if len(e.path) == 2:
         stored: StoredResource = store.read(e.res_type, e.path[1], conn=conn)
     elif len(e.path) == 4 and e.path[2] == "_history":
-        stored = store.vread(e.res_type, e.path[1], e.path[3])
+        stored = store.vread(e.res_type, e.path[1], e.path[3], conn=conn)
     else:
         raise bad_request(f"GET {e.url} is not supported inside a Bundle.")
     return {

@@ -171,18 +171,22 @@ class Store:
             raise gone(f"{res_type}/{res_id} was deleted.")
         return row
 
-    def vread(self, res_type: str, res_id: str, version_id: str) -> StoredResource:
+    def vread(
+        self, res_type: str, res_id: str, version_id: str, conn: Connection | None = None
+    ) -> StoredResource:
         check_type(res_type)
         try:
             vid = int(version_id)
         except ValueError as exc:
             raise not_found(f"{res_type}/{res_id} has no version '{version_id}'.") from exc
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(V.c.version_id, V.c.last_updated, V.c.deleted, V.c.content).where(
-                    V.c.res_type == res_type, V.c.res_id == res_id, V.c.version_id == vid
-                )
-            ).first()
+        if conn is None:
+            with self.engine.connect() as c:
+                return self.vread(res_type, res_id, version_id, conn=c)
+        row = conn.execute(
+            select(V.c.version_id, V.c.last_updated, V.c.deleted, V.c.content).where(
+                V.c.res_type == res_type, V.c.res_id == res_id, V.c.version_id == vid
+            )
+        ).first()
         if row is None:
             raise not_found(f"{res_type}/{res_id} has no version {vid}.")
         stored = StoredResource(res_type, res_id, row[0], row[1], row[2], row[3])
