@@ -13,6 +13,7 @@ from carelight import __version__
 from carelight.config import Settings
 from carelight.fhir.api import fhir_response, outcome_response, router
 from carelight.fhir.errors import FhirError, error
+from carelight.fhir.export.api import router as export_router
 from carelight.fhir.store import Store, open_store
 
 log = logging.getLogger("carelight")
@@ -28,6 +29,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     app = FastAPI(title="Carelight", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.store = store
     app.state.settings = settings
+    app.include_router(export_router, prefix="/fhir")  # first: /fhir/{type} would take /$export
     app.include_router(router, prefix="/fhir")
 
     @app.exception_handler(FhirError)

@@ -80,7 +80,8 @@ def test_capability_lists_the_28_types_with_their_interactions(capability):
         assert {p["type"] for p in res["searchParam"]} <= PARAM_TYPES, res_type
         for p in res["searchParam"]:
             assert p["definition"].startswith("http://hl7.org/fhir/SearchParameter/"), p
-    assert [o["name"] for o in resources["Patient"]["operation"]] == ["everything"]
+    assert [o["name"] for o in resources["Patient"]["operation"]] == ["everything", "export"]
+    assert [o["name"] for o in resources["Group"]["operation"]] == ["export"]
 
 
 def test_capability_is_json_only(client):

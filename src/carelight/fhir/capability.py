@@ -14,6 +14,18 @@ INTERACTIONS = (
     "search-type",
 )  # fmt: skip
 
+BULK = "http://hl7.org/fhir/uv/bulkdata"
+OPERATIONS = {
+    "Patient": [
+        {
+            "name": "everything",
+            "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+        },
+        {"name": "export", "definition": f"{BULK}/OperationDefinition/patient-export"},
+    ],
+    "Group": [{"name": "export", "definition": f"{BULK}/OperationDefinition/group-export"}],
+}
+
 
 @cache
 def _resources() -> list[dict]:
@@ -52,18 +64,7 @@ def _resources() -> list[dict]:
                     }
                     for p in sorted(usable, key=lambda p: p.name)
                 ],
-                **(
-                    {
-                        "operation": [
-                            {
-                                "name": "everything",
-                                "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                            }
-                        ]
-                    }
-                    if res_type == "Patient"
-                    else {}
-                ),
+                **({"operation": OPERATIONS[res_type]} if res_type in OPERATIONS else {}),
             }
         )
     return out
@@ -78,6 +79,7 @@ def capability_statement(base_url: str) -> dict:
         "kind": "instance",
         "software": {"name": "Carelight", "version": __version__},
         "implementation": {"description": "Carelight FHIR R4 data layer", "url": base_url},
+        "instantiates": [f"{BULK}/CapabilityStatement/bulk-data"],
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
         "patchFormat": ["application/json-patch+json"],
@@ -96,6 +98,9 @@ def capability_statement(base_url: str) -> dict:
                     {"code": "transaction"},
                     {"code": "batch"},
                     {"code": "history-system"},
+                ],
+                "operation": [
+                    {"name": "export", "definition": f"{BULK}/OperationDefinition/export"}
                 ],
                 "searchParam": [
                     {"name": "_id", "definition": f"{SPEC}/Resource-id", "type": "token"},

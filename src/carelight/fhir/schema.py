@@ -190,3 +190,22 @@ def keys_condition(keys):
     return or_(
         *(and_(resource.c.res_type == t, resource.c.res_id.in_(ids)) for t, ids in by_type.items())
     )
+
+
+# Bulk Data export jobs ($export). The job's state lives here, not in the process that runs it,
+# so that with several server processes any of them can answer a poll or a cancellation.
+export_job = Table(
+    "export_job",
+    metadata,
+    Column("id", String(64), primary_key=True),  # random, unguessable: it is the poll URL
+    Column("kind", String(16), nullable=False),  # system | patient | group
+    Column("request_url", Text, nullable=False),  # the kick-off URL, for the manifest
+    Column("params", Text, nullable=False),  # JSON: types, since, group id, type filters
+    Column("status", String(16), nullable=False),  # accepted | in-progress | completed | failed
+    Column("transaction_time", Double),  # epoch seconds, once the snapshot is taken
+    Column("progress", String(100)),  # the X-Progress text
+    Column("manifest", Text),  # the completion manifest, JSON, served as stored
+    Column("error", Text),  # why it failed; never patient data
+    Column("created", Double, nullable=False),
+    Column("updated", Double, nullable=False),  # heartbeat: a stale running job has died
+)
