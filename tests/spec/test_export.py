@@ -303,6 +303,34 @@ def test_group_members_that_are_not_patients_are_ignored(client, two_patients):
     assert ids(got) == {"Patient": {"p2"}, "Observation": {"o3"}, "Condition": {"c2"}}
 
 
+def test_group_members_no_longer_in_the_group_are_left_out(client, two_patients):
+    group = {
+        "resourceType": "Group",
+        "id": "g3",
+        "type": "person",
+        "actual": True,
+        "member": [
+            {"entity": {"reference": "Patient/p1"}, "inactive": True},
+            {"entity": {"reference": "Patient/p2"}, "period": {"end": "2020-01-01"}},
+            {"entity": {"reference": "Patient/p3"}, "period": {"end": "2999-01-01"}},
+        ],
+    }
+    put(client, group)
+    assert ids(run_export(client, "Group/g3/$export")) == {"Patient": {"p3"}}
+
+
+def test_group_member_ids_are_one_bind_parameter(store):
+    # A cohort can outgrow SQLite's 32,766 bind parameters per statement.
+    from sqlalchemy import func, select
+
+    from carelight.fhir.export.writer import _id_list
+
+    ids = [f"p{i}" for i in range(40_000)]
+    sub = _id_list(store, ids).subquery()
+    with store.read_conn() as conn:
+        assert conn.execute(select(func.count()).select_from(sub)).scalar_one() == 40_000
+
+
 def test_an_empty_export_has_no_files(client):
     assert manifest_of(client, kick_off(client))["output"] == []
 

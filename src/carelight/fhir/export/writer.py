@@ -14,18 +14,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Connection, and_, exists, false, func, or_, select
+import orjson
+from sqlalchemy import JSON, Connection, and_, exists, false, func, literal, or_, select
 
 from carelight.fhir import schema
 from carelight.fhir.errors import not_found
 from carelight.fhir.export.spec import ExportSpec
+from carelight.fhir.extract import parse_reference
 from carelight.fhir.search.query import parse_search
 from carelight.fhir.search.sql import Compiler
+from carelight.fhir.search.values import parse_date_range
 from carelight.fhir.store import Store
 
 R = schema.resource
 C = schema.compartment
-REF = schema.sp_reference
 
 FETCH_ROWS = 2000
 PROGRESS_SECONDS = 1.0
@@ -78,8 +80,8 @@ def write_export(
     out_dir.mkdir(parents=True, exist_ok=True)
     with _snapshot(store) as conn:
         started = time.time()  # the snapshot starts with the first statement, just below
-        group_pk = _group_pk(conn, spec.group_id) if spec.kind == "group" else None
-        counts = {t: _count(conn, store, spec, t, group_pk) for t in spec.types}
+        members = _members(conn, spec.group_id, started) if spec.kind == "group" else None
+        counts = {t: _count(conn, store, spec, t, members) for t in spec.types}
         result = ExportResult(round(started - SNAPSHOT_MARGIN, 3))
         total = sum(counts.values())
         done = 0
@@ -97,7 +99,7 @@ def write_export(
             if not counts[res_type]:
                 continue  # the IG: no file for a type without resources
             name = f"{res_type}.ndjson"
-            stmt = _query(store, spec, res_type, R.c.content, group_pk).order_by(R.c.pk)
+            stmt = _query(store, spec, res_type, R.c.content, members).order_by(R.c.pk)
             n = _write_lines(conn, stmt, out_dir / name, lambda w, t=res_type: report(t, w))
             result.outputs.append(OutputFile(res_type, name, n))
             done += n
@@ -128,12 +130,12 @@ def _write_lines(conn: Connection, stmt, path: Path, tick: Callable[[int], None]
 
 
 def _count(
-    conn: Connection, store: Store, spec: ExportSpec, res_type: str, group_pk: int | None
+    conn: Connection, store: Store, spec: ExportSpec, res_type: str, members: list[str] | None
 ) -> int:
-    return conn.execute(_query(store, spec, res_type, func.count(), group_pk)).scalar_one()
+    return conn.execute(_query(store, spec, res_type, func.count(), members)).scalar_one()
 
 
-def _query(store: Store, spec: ExportSpec, res_type: str, column, group_pk: int | None):
+def _query(store: Store, spec: ExportSpec, res_type: str, column, members: list[str] | None):
     """``column`` of the current, undeleted resources of one type that the export holds."""
     sqlite = store.dialect == "sqlite"
     where = [R.c.res_type == res_type, R.c.deleted == false()]
@@ -146,12 +148,8 @@ def _query(store: Store, spec: ExportSpec, res_type: str, column, group_pk: int 
         # Every Patient is in its own compartment, so this holds the Patients too.
         where.append(exists().where(C.c.res_pk == R.c.pk))
     elif spec.kind == "group":
-        members = select(REF.c.target_id).where(
-            REF.c.res_pk == group_pk,
-            REF.c.param == "member",
-            REF.c.target_type == "Patient",
-        )
-        where.append(exists().where(C.c.res_pk == R.c.pk, C.c.patient_id.in_(members)))
+        ids = _id_list(store, members or [])
+        where.append(exists().where(C.c.res_pk == R.c.pk, C.c.patient_id.in_(ids)))
     filters = spec.filters_for(res_type)
     if filters:
         # Probes (EXISTS per row), not IN lists: the export walks every row of the type anyway.
@@ -167,12 +165,38 @@ def _query(store: Store, spec: ExportSpec, res_type: str, column, group_pk: int 
     return select(column).select_from(R).where(*where)
 
 
-def _group_pk(conn: Connection, group_id: str | None) -> int:
-    pk = conn.execute(
-        select(R.c.pk).where(
+def _members(conn: Connection, group_id: str | None, now: float) -> list[str]:
+    """The ids of the Group's current Patient members, read from the Group in the snapshot.
+
+    Not from the ``member`` index: it cannot tell a current member from one marked
+    ``inactive`` or whose ``period`` has ended, and their data must not leave with the cohort's.
+    """
+    content = conn.execute(
+        select(R.c.content).where(
             R.c.res_type == "Group", R.c.res_id == group_id, R.c.deleted == false()
         )
     ).scalar()
-    if pk is None:
+    if content is None:
         raise not_found(f"Group/{group_id} is not known.")
-    return pk
+    ids = []
+    for member in orjson.loads(content).get("member") or []:
+        if member.get("inactive") is True:
+            continue
+        end = (member.get("period") or {}).get("end")
+        if end and parse_date_range(end).high < now:
+            continue
+        # Local Patient references only, as the compartment index records them.
+        ref = parse_reference((member.get("entity") or {}).get("reference") or "")
+        if ref is not None and ref[0] == "Patient" and ref[2] is None:
+            ids.append(ref[1])
+    return ids
+
+
+def _id_list(store: Store, ids: list[str]):
+    """A sub-query of ``ids`` bound as one JSON parameter: a cohort may outgrow the limit on
+    bind parameters per statement (32,766 in SQLite)."""
+    if store.dialect == "sqlite":
+        values = func.json_each(orjson.dumps(ids).decode()).table_valued("value")
+    else:
+        values = func.json_array_elements_text(literal(ids, JSON)).table_valued("value")
+    return select(values.c.value)
