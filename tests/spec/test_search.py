@@ -246,3 +246,22 @@ def test_everything(client, people):
     want |= {("Observation", o["id"]) for o in obs}
     assert got == want
     assert client.get("/fhir/Patient/nobody/$everything").status_code == 404
+
+
+def test_everything_pages_hold_each_resource_once(client):
+    org = post(client, organization())
+    p = post(client, patient("Ng", "Amy", "9990000042", generalPractitioner=[
+        {"reference": f"Organization/{org['id']}"}]))  # fmt: skip
+    for v in (40, 41, 42):
+        obs = observation(p["id"], value=v)
+        obs["performer"] = [{"reference": f"Organization/{org['id']}"}]
+        post(client, obs)
+    seen: list[tuple[str, str]] = []
+    url = f"/fhir/Patient/{p['id']}/$everything?_count=2"
+    while url:
+        page = client.get(url).json()
+        seen += [(e["resource"]["resourceType"], e["resource"]["id"]) for e in page["entry"]]
+        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        url = nxt[0].replace("http://testserver", "") if nxt else None
+    assert len(seen) == len(set(seen)) == 5  # the patient, 3 observations, the organisation once
+    assert ("Organization", org["id"]) in seen

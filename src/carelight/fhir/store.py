@@ -652,6 +652,40 @@ class Store:
             rows = conn.execute(stmt).all()
         return [row._asdict() for row in rows[:count]], len(rows) > count
 
+    def _referenced_outside(
+        self, conn: Connection, patient_id: str, since: float | None, types: Sequence[str] | None
+    ) -> list[StoredResource]:
+        C, ref = schema.compartment, schema.sp_reference
+        members = set(
+            conn.execute(
+                select(R.c.res_type, R.c.res_id)
+                .join(C, C.c.res_pk == R.c.pk)
+                .where(C.c.patient_id == patient_id)
+            ).all()
+        )
+        targets = {
+            (t, i)
+            for t, i in conn.execute(
+                select(ref.c.target_type, ref.c.target_id)
+                .join(C, C.c.res_pk == ref.c.res_pk)
+                .where(C.c.patient_id == patient_id, ref.c.target_id.is_not(None))
+                .distinct()
+            )
+            if (t, i) not in members
+            and t != "Patient"
+            and t in SUPPORTED
+            and (not types or t in types)
+        }
+        if not targets:
+            return []
+        stmt = select(
+            R.c.pk, R.c.res_type, R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content
+        ).where(schema.keys_condition(sorted(targets)), R.c.deleted == false())
+        if since is not None:
+            stmt = stmt.where(R.c.last_updated >= since)
+        rows = conn.execute(stmt.order_by(R.c.pk)).all()
+        return [StoredResource(r[1], r[2], r[3], r[4], False, r[5], pk=r[0]) for r in rows]
+
     # -- $everything ---------------------------------------------------------------------
     def everything(
         self,
@@ -682,38 +716,10 @@ class Store:
             more = len(rows) > count
             rows = rows[:count]
             found = [StoredResource(r[1], r[2], r[3], r[4], False, r[5], pk=r[0]) for r in rows]
-            have = {(s.res_type, s.res_id) for s in found}
-            ref = schema.sp_reference
-            targets = {
-                (t, i)
-                for t, i in conn.execute(
-                    select(ref.c.target_type, ref.c.target_id)
-                    .where(ref.c.res_pk.in_([s.pk for s in found]), ref.c.target_id.is_not(None))
-                    .distinct()
-                )
-                if (t, i) not in have and t != "Patient" and t in SUPPORTED
-            }
-            if targets:
-                extra = conn.execute(
-                    select(
-                        R.c.pk,
-                        R.c.res_type,
-                        R.c.res_id,
-                        R.c.version_id,
-                        R.c.last_updated,
-                        R.c.content,
-                    )
-                    .where(
-                        schema.keys_condition(sorted(targets)),
-                        R.c.deleted == false(),
-                    )
-                    .order_by(R.c.pk)
-                ).all()
-                if types:
-                    extra = [r for r in extra if r[1] in types]
-                found.extend(
-                    StoredResource(r[1], r[2], r[3], r[4], False, r[5], pk=r[0]) for r in extra
-                )
+            if offset == 0:
+                # Resources the record refers to but that are nobody's compartment members
+                # (practitioners, organisations, locations) come once, on the first page.
+                found += self._referenced_outside(conn, patient_id, since, types)
         return found, more
 
 
