@@ -422,6 +422,33 @@ def test_a_failed_job_is_500_with_an_operation_outcome(client, store, two_patien
     assert not (exports_dir(client) / job).exists()
 
 
+def test_too_many_running_exports_is_429(client, store, monkeypatch):
+    import threading
+
+    from carelight.fhir.errors import FhirError
+    from carelight.fhir.export import jobs as jobs_module
+
+    release = threading.Event()
+
+    def blocked(store, spec, out_dir, progress):
+        release.wait(30)
+        return jobs_module.ExportResult(time.time())
+
+    monkeypatch.setattr(jobs_module, "write_export", blocked)
+    jobs = client.app.state.export_jobs
+    spec = ExportSpec("system", ("Patient",))
+    try:
+        started = [jobs.start(spec, BASE) for _ in range(jobs_module.MAX_RUNNING)]
+        r = client.get("/fhir/$export", headers=ASYNC)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        with pytest.raises(FhirError):
+            jobs.start(spec, BASE)
+    finally:
+        release.set()
+    for job in started:
+        assert manifest_of(client, f"{BASE}/$export-poll-status/{job}")["output"] == []
+
+
 def test_capability_statement_lists_export(client):
     cs = client.get("/fhir/metadata").json()
     rest = cs["rest"][0]

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from carelight.fhir.api import fhir_response
 from carelight.fhir.errors import bad_request, error, not_found
 from carelight.fhir.export.jobs import RETRY_AFTER, ExportJobs
 from carelight.fhir.export.spec import parameters_to_pairs, parse_kickoff
@@ -51,7 +52,7 @@ def _outcome(status: int, severity: str, code: str, text: str, headers=None) -> 
         "resourceType": "OperationOutcome",
         "issue": [{"severity": severity, "code": code, "diagnostics": text}],
     }
-    return Response(orjson.dumps(oo), status, headers, media_type=FHIR_JSON)
+    return fhir_response(orjson.dumps(oo), status, headers)
 
 
 # -- kick-off -----------------------------------------------------------------------------
