@@ -44,13 +44,6 @@ class ExportSpec:
     def to_json(self) -> str:
         return orjson.dumps(asdict(self)).decode()
 
-    @classmethod
-    def from_json(cls, text: str) -> ExportSpec:
-        data = orjson.loads(text)
-        data["types"] = tuple(data["types"])
-        data["type_filters"] = tuple(tuple(f) for f in data["type_filters"])
-        return cls(**data)
-
     def filters_for(self, res_type: str) -> list[list[tuple[str, str]]]:
         """The parsed queries of the _typeFilters for one type (ORed; none means no filter)."""
         return [parse_query_string(q) for t, q in self.type_filters if t == res_type]
