@@ -122,7 +122,7 @@ def postgres_cluster() -> Iterator[PostgresCluster | ExternalPostgres]:
 ENGINES = ("sqlite", "postgresql")
 _TABLES = (
     "sp_token", "sp_string", "sp_date", "sp_number", "sp_quantity", "sp_reference", "sp_uri",
-    "compartment", "resource_version", "resource",
+    "compartment", "resource_version", "resource", "export_job",
 )  # fmt: skip
 TEST_BASE_URL = "http://testserver/fhir"
 
@@ -165,13 +165,13 @@ def store(engine_name: str, request: pytest.FixtureRequest, tmp_path):
 
 
 @pytest.fixture
-def client(store):
+def client(store, tmp_path):
     """An in-process HTTP client for the API over ``store`` (no server started)."""
     from fastapi.testclient import TestClient
 
     from carelight.config import Settings
     from carelight.server import create_app
 
-    settings = Settings(home=Path("."), database_url="unused", base_url=TEST_BASE_URL)
+    settings = Settings(home=tmp_path / "home", database_url="unused", base_url=TEST_BASE_URL)
     with TestClient(create_app(store=store, settings=settings)) as c:
         yield c
