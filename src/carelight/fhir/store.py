@@ -142,6 +142,11 @@ class Store:
         self.engine = engine
         self.base_url = base_url.rstrip("/")
         self.dialect = engine.dialect.name
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        self._read_sql = (
+            "SELECT pk, version_id, last_updated, deleted, content FROM resource "
+            f"WHERE res_type = {mark} AND res_id = {mark}"
+        )
 
     # -- transactions --------------------------------------------------------------------
     @contextmanager
@@ -197,6 +202,13 @@ class Store:
     def _current(
         self, conn: Connection, res_type: str, res_id: str, *, for_update: bool = False
     ) -> StoredResource | None:
+        if not for_update:
+            # The hottest query of all (every read): straight to the driver, skipping
+            # SQLAlchemy's statement handling.
+            row = conn.exec_driver_sql(self._read_sql, (res_type, res_id)).first()
+            if row is None:
+                return None
+            return StoredResource(res_type, res_id, row[1], row[2], row[3], row[4], pk=row[0])
         stmt = select(R.c.pk, R.c.version_id, R.c.last_updated, R.c.deleted, R.c.content).where(
             R.c.res_type == res_type, R.c.res_id == res_id
         )
