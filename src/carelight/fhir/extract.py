@@ -19,7 +19,8 @@ Value semantics
 ---------------
 token
     Coding -> (system, code, normalised display). CodeableConcept -> one entry per coding,
-    plus ``(None, None, text)`` for ``CodeableConcept.text``, so ``:text`` can match either.
+    plus ``(None, None, text)`` for ``CodeableConcept.text`` unless a coding's display already
+    says the same, so ``:text`` can match either.
     Identifier -> (system, value, normalised ``Identifier.type.text``).
     ContactPoint -> (``ContactPoint.use``, value): R4 leaves the system column empty for
     ContactPoint and lets a server use ``ContactPoint.use`` ("home", "work", "mobile"...),
@@ -292,13 +293,16 @@ def _token(v: Any, out: list) -> None:
     elif t is dict:
         coding = v.get("coding")
         if coding is not None or ("text" in v and "value" not in v and "code" not in v):
+            start = len(out)
             if type(coding) is list:  # CodeableConcept
                 for c in coding:
                     _coding(c, out)
             text = v.get("text")
             if type(text) is str and text:
                 norm = normalize_string(text)
-                if norm:
+                # When a coding's display already says the same, :text finds it there; a
+                # text-only row would only grow the index (it is most of the time the case).
+                if norm and not any(e[2] == norm for e in out[start:]):
                     out.append((None, None, norm))
         elif "code" in v:  # Coding
             _coding(v, out)
