@@ -507,9 +507,12 @@ class Store:
 
     def _bulk_load(self, resources, batch_size, source, progress, workers) -> LoadReport:
         report = LoadReport()
-        workers = (os.cpu_count() or 1) if workers is None else workers
-        batches = _batches(resources, batch_size, report, as_bytes=workers > 1)
-        if workers <= 1:
+        # The writer (this process) is busy with the database about as long as one worker
+        # is with validation and indexing: one core each. More workers than cores - 1 only
+        # take CPU from the writer.
+        workers = max(1, (os.cpu_count() or 1) - 1) if workers is None else workers
+        batches = _batches(resources, batch_size, report, as_bytes=workers > 0)
+        if workers <= 0:
             for batch in batches:
                 self._write_batch(prepare_batch(batch, source), report, source)
                 if progress:
