@@ -1,9 +1,15 @@
-"""Write-time validation: valid resources pass untouched, each kind of fault is a 422 naming its path."""
+"""Write-time validation: valid resources pass untouched, each kind of fault is a 422 naming its path.
+
+Every test runs twice: with both passes (``thorough=True``, REST writes) and with the walk alone
+(``thorough=False``, the bulk loader), which must give the same issues.
+"""
 
 from __future__ import annotations
 
 import copy
+import functools
 
+import orjson
 import pytest
 
 from carelight.fhir import validation
@@ -13,6 +19,14 @@ from carelight.fhir.resource_types import NHS_NUMBER_SYSTEM, SUPPORTED_TYPES
 from carelight.fhir.validation import MAX_ISSUES, validate_resource
 
 NHS_OK = "9434765919"  # check digit verified by hand: 299 % 11 = 2, 11 - 2 = 9
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["thorough", "walk-only"])
+def thorough(request, monkeypatch) -> bool:
+    """Run the test with validate_resource(thorough=True), then with thorough=False."""
+    mode = functools.partial(validation.validate_resource, thorough=request.param)
+    monkeypatch.setitem(globals(), "validate_resource", mode)
+    return request.param
 
 
 def patient(**extra) -> dict:
@@ -277,6 +291,242 @@ def test_empty_and_null_values_are_rejected():
 
 def test_null_entry_in_complex_array():
     assert expressions(patient(name=[None])) == ["Patient.name[0]"]
+
+
+def test_unknown_element_is_named_in_the_message():
+    [issue] = issues_of(patient(name=[{"family": "Smith", "colour": "red"}]))
+    assert issue.expression == "Patient.name[0].colour"
+    assert issue.diagnostics.startswith("Unknown element 'colour'")
+
+
+@pytest.mark.parametrize(
+    ("extra", "path", "hint"),
+    [
+        # resourceType only at a resource root (here: in a HumanName, even if it says so).
+        (
+            {"name": [{"family": "Smith", "resourceType": "HumanName"}]},
+            "Patient.name[0].resourceType",
+            "only a resource",
+        ),
+        (
+            {"name": [{"family": "Smith", "resourceType": "Patient"}]},
+            "Patient.name[0].resourceType",
+            "only a resource",
+        ),
+        ({"resource_type": "Patient"}, "Patient.resource_type", ""),
+        (
+            {"name": [{"family": "Smith", "resource_type": "Other"}]},
+            "Patient.name[0].resource_type",
+            "",
+        ),
+        # "_x" only beside a primitive x.
+        ({"_name": [{"id": "n1"}]}, "Patient._name", "only a primitive"),
+        ({"_colour": {"id": "c1"}}, "Patient._colour", ""),
+        (
+            {"_id": {"extension": [{"url": "http://example.org/x", "valueString": "y"}]}},
+            "Patient._id",
+            "",
+        ),
+        (
+            {"extension": [{"url": "http://example.org/x", "_url": {"id": "u"}}]},
+            "Patient.extension[0]._url",
+            "",
+        ),
+        # Inside a primitive's extension sibling.
+        ({"_birthDate": {"id": "b", "colour": "red"}}, "Patient._birthDate.colour", ""),
+    ],
+)
+def test_misplaced_elements_are_unknown(extra, path, hint):
+    [issue] = issues_of(patient(**extra))
+    assert (issue.code, issue.expression) == ("structure", path)
+    assert hint in issue.diagnostics
+
+
+def test_unknown_element_in_a_contained_resource():
+    resource = patient(contained=[{"resourceType": "Organization", "id": "o", "colour": "red"}])
+    assert expressions(resource) == ["Patient.contained[0].colour"]
+
+
+@pytest.mark.parametrize("comments", ["a comment", "", ["one", "two"], [], None], ids=repr)
+def test_fhir_comments_are_accepted_as_fhir_resources_accepts_them(comments):
+    resource = patient(fhir_comments=comments, name=[{"family": "S", "fhir_comments": comments}])
+    assert validate_resource(resource) is resource
+
+
+@pytest.mark.parametrize("comments", [3, {"a": "b"}, ["a", 1], [None], "\ud800"], ids=repr)
+def test_fhir_comments_that_are_not_strings_are_rejected(comments):
+    assert expressions(patient(fhir_comments=comments)) == ["Patient.fhir_comments"]
+
+
+def test_a_primitive_extension_sibling_must_say_something():
+    assert expressions(patient(_birthDate={"fhir_comments": None})) == ["Patient._birthDate"]
+    assert expressions(patient(_birthDate={})) == ["Patient._birthDate"]
+    ok = patient(_birthDate={"id": "b1"})
+    assert validate_resource(ok) is ok
+
+
+def test_an_extension_stands_in_for_a_required_primitive_only_with_extensions():
+    obs = observation(_status={"id": "s1"})
+    del obs["status"]
+    assert expressions(obs) == ["Observation.status"]
+
+
+def test_a_required_choice_needs_a_value_not_only_its_extension():
+    # R4 would take a data-absent-reason here; fhir.resources does not, and the walk agrees.
+    absent = {"extension": [{"url": "http://example.org/absent", "valueCode": "unknown"}]}
+    questionnaire = copy.deepcopy(VALID[6])
+    questionnaire["item"][0]["enableWhen"] = [
+        {"question": "1.1", "operator": "exists", "_answerBoolean": absent}
+    ]
+    assert expressions(questionnaire) == ["Questionnaire.item[0].enableWhen[0].answer[x]"]
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        patient(**{"colour\ud800": 1}),
+        patient(name=[{"family": "Smith", "resourceType": "a\ud800b"}]),
+        patient(name=[{"family": "a\ud800b"}]),
+        {"resourceType": "Pat\ud800"},
+    ],
+    ids=["key", "nested-resourceType", "value", "resourceType"],
+)
+def test_lone_surrogates_give_an_outcome_that_can_be_sent(resource):
+    """json.loads lets "\\ud800" through (orjson, used by the API, does not). Pass 2 cannot
+    even render its messages for such input; the issues must still encode as UTF-8 JSON."""
+    with pytest.raises(FhirError) as info:
+        validate_resource(resource)
+    orjson.dumps(info.value.outcome())
+
+
+# -- primitive formats (http://hl7.org/fhir/R4/datatypes.html) ------------------------------------
+
+
+def extension(value_type: str, value: object) -> dict:
+    return patient(extension=[{"url": "http://example.org/x", f"value{value_type}": value}])
+
+
+GOOD_VALUES = [
+    ("Date", "2024"),
+    ("Date", "2024-02"),
+    ("Date", "2024-02-29"),
+    ("Date", "2000-02-29"),
+    ("Date", "0001-01-01"),
+    ("DateTime", "2024-02-29T23:59:59Z"),
+    ("DateTime", "2016-12-31T23:59:60Z"),  # leap second
+    ("DateTime", "2024-06-01T10:00:00.123456789-13:59"),
+    ("DateTime", "2024-06-01T10:00:00+14:00"),
+    ("Instant", "2024-06-01T10:00:00.5Z"),
+    ("Time", "23:59:60"),
+    ("Time", "00:00:00.000"),
+    ("Code", "a b"),
+    ("Code", "a\tb"),
+    ("Code", "\u00e9t\u00e9"),
+    ("Id", "A-z.0" + "x" * 59),
+    ("Uri", "urn:x:a|b#c"),
+    ("Url", "mailto:x@example.org"),
+    ("Canonical", "http://example.org/fhir/ValueSet/x|1.0"),
+    ("Oid", "urn:oid:2.16.840.1.113883"),
+    ("Uuid", "urn:uuid:c757873d-ec9a-4326-a141-556f43239520"),
+    ("Integer", -(2**31)),
+    ("Integer", 2**31 - 1),
+    ("UnsignedInt", 0),
+    ("PositiveInt", 1),
+    ("Decimal", 1e-7),
+    ("Decimal", 10**40),
+    ("Decimal", -0.0),
+    ("Base64Binary", "aGVsbG8="),
+    ("Base64Binary", "aGVs bG8=\n"),
+    ("Base64Binary", "a/b+"),
+    ("String", "   "),
+    ("String", "a\u00a0"),
+    ("String", "tab\tand\x01control"),
+    ("Markdown", "\u00a0"),
+]
+
+
+@pytest.mark.parametrize(("value_type", "value"), GOOD_VALUES, ids=repr)
+def test_good_primitive_values(value_type, value):
+    resource = extension(value_type, value)
+    assert validate_resource(resource) is resource
+
+
+BAD_VALUES = [
+    ("Date", "1950-02-30"),  # no such day
+    ("Date", "1900-02-29"),  # not a leap year
+    ("Date", "2023-04-31"),
+    ("Date", "0000"),
+    ("Date", "2024-06-01T10:00:00Z"),
+    ("DateTime", "2023-02-29T10:00:00Z"),
+    ("DateTime", "2024-06-01T10:00:00"),  # a time needs a zone
+    ("DateTime", "2024-06-01T10:00Z"),  # and seconds
+    ("DateTime", "2024-06-01T24:00:00Z"),
+    ("DateTime", "2024-06-01T10:00:00+14:30"),
+    ("DateTime", "2024-06-01T10:00:00z"),
+    ("Instant", "2024-06-01"),
+    ("Instant", "2024-06-31T10:00:00Z"),
+    ("Time", "24:00:00"),
+    ("Time", "10:00"),
+    ("Time", "10:00:00Z"),
+    ("Code", " a"),
+    ("Code", "a "),
+    ("Code", "a  b"),
+    ("Code", "a\u2028\u2028b"),
+    ("Id", "a_b"),
+    ("Id", "x" * 65),
+    ("Uri", "http://example.org/a b"),
+    ("Url", "a b"),
+    ("Canonical", "http://example.org/x\n"),
+    ("Oid", "urn:oid:3.1"),
+    ("Oid", "1.2.3"),
+    ("Uuid", "c757873d-ec9a-4326-a141-556f43239520"),  # no urn:uuid:
+    ("Uuid", "urn:uuid:C757873D-EC9A-4326-A141-556F43239520"),  # upper case
+    ("Uuid", "urn:uuid:c757873d-ec9a-1326-a141-556f43239520"),  # version 1: fhir.resources
+    ("Integer", 2**31),
+    ("Integer", -(2**31) - 1),
+    ("UnsignedInt", -1),
+    ("PositiveInt", 0),
+    ("Decimal", float("nan")),
+    ("Decimal", float("inf")),
+    ("Base64Binary", "aGVsbG8"),
+    ("Base64Binary", "!!!!"),
+    ("Base64Binary", "ab==cd=="),
+    ("Base64Binary", "aG Vs"),
+    ("String", "\u00a0"),  # only a no-break space: fhir.resources refuses it, so do we
+    ("String", "a\ud800b"),  # a lone surrogate is not text
+    ("String", "x" * (1024 * 1024 + 1)),
+    ("Markdown", "\udfff"),
+]
+
+
+@pytest.mark.parametrize(("value_type", "value"), BAD_VALUES, ids=lambda v: repr(v)[:40])
+def test_bad_primitive_values(value_type, value):
+    [issue] = issues_of(extension(value_type, value))
+    assert (issue.code, issue.expression) == ("value", f"Patient.extension[0].value{value_type}")
+
+
+def test_format_problems_name_the_type_and_the_rule():
+    [issue] = issues_of(extension("Instant", "2024-06-01"))
+    assert issue.diagnostics.startswith("Not a valid FHIR instant (")
+    assert "time zone" in issue.diagnostics
+
+
+# -- the two modes ---------------------------------------------------------------------------------
+
+
+def test_walk_only_does_not_run_fhir_resources(thorough, monkeypatch):
+    model = validation.get_fhir_model_class("Patient")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("model_validate called")
+
+    monkeypatch.setattr(model, "model_validate", refuse)
+    resource = patient()
+    if thorough:
+        with pytest.raises(AssertionError, match="model_validate called"):
+            validate_resource(resource)
+    else:
+        assert validate_resource(resource) is resource
 
 
 # -- required elements and choice types ----------------------------------------------------------
