@@ -500,10 +500,49 @@ class Store:
         (default: one per CPU) while this process writes the previous batch; each batch is
         one transaction.
         """
-        report = self._bulk_load(resources, batch_size, source, progress, workers)
+        # Into an empty store, build the search index's B-trees once at the end (a sort)
+        # instead of row by row: about a quarter less work for the single writer. If the
+        # load dies half-way, the next open_store() puts the indexes back.
+        deferred = self._is_empty()
+        if deferred:
+            self.drop_search_indexes()
+        try:
+            report = self._bulk_load(resources, batch_size, source, progress, workers)
+        finally:
+            if deferred:
+                self.ensure_indexes()
         if report.loaded:
             self.analyze()
         return report
+
+    def _is_empty(self) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(R.c.pk).limit(1)).first() is None
+
+    @staticmethod
+    def _search_indexes() -> list:
+        return [ix for t in (*schema.INDEX_TABLES, schema.compartment) for ix in t.indexes]
+
+    def drop_search_indexes(self) -> None:
+        for ix in self._search_indexes():
+            ix.drop(self.engine, checkfirst=True)
+
+    def ensure_indexes(self) -> None:
+        """Create any index of the schema that is missing (after an interrupted bulk load)."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                # Sort on disk, not in memory: an index build must not need RAM in
+                # proportion to the store.
+                # (on the driver connection: SQLite refuses it inside a transaction)
+                conn.connection.driver_connection.execute("PRAGMA temp_store=FILE")
+            try:
+                for ix in self._search_indexes():
+                    ix.create(conn, checkfirst=True)
+                conn.commit()
+            finally:
+                if self.dialect == "sqlite":
+                    conn.rollback()
+                    conn.connection.driver_connection.execute("PRAGMA temp_store=MEMORY")
 
     def _bulk_load(self, resources, batch_size, source, progress, workers) -> LoadReport:
         report = LoadReport()
@@ -876,7 +915,10 @@ def open_store(url: str, base_url: str = "", *, run_migrations: bool = True) -> 
     engine = make_engine(url)
     if run_migrations:
         migrate(engine)
-    return Store(engine, base_url)
+    store = Store(engine, base_url)
+    if run_migrations:
+        store.ensure_indexes()
+    return store
 
 
 __all__ = ["LoadReport", "Store", "StoredResource", "WriteOutcome", "open_store"]
