@@ -562,7 +562,7 @@ class Store:
             pending: deque = deque()
             for batch in batches:
                 pending.append((len(batch), pool.submit(prepare_batch, batch, source)))
-                if len(pending) > workers:
+                if len(pending) > workers + 1:  # one batch queued ahead of each worker
                     n, fut = pending.popleft()
                     self._write_batch(fut.result(), report, source)
                     if progress:
