@@ -12,13 +12,14 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from carelight.fhir import bundles
 from carelight.fhir.capability import capability_statement
 from carelight.fhir.errors import FhirError, bad_request, error
 from carelight.fhir.search.execute import parse_query_string, run_search
 from carelight.fhir.search.query import parse_search
-from carelight.fhir.search.values import parse_date_range
+from carelight.fhir.search.values import bounded_int, parse_date_range
 from carelight.fhir.shaping import shape
 from carelight.fhir.store import Store, StoredResource, WriteOutcome, check_type, instant_text
 
@@ -45,7 +46,7 @@ def outcome_response(err: FhirError) -> Response:
     return fhir_response(orjson.dumps(err.outcome()), err.status, err.headers or None)
 
 
-def _resource_headers(stored: StoredResource, base: str) -> dict[str, str]:
+def _resource_headers(stored: StoredResource) -> dict[str, str]:
     return {"ETag": stored.etag, "Last-Modified": stored.last_modified}
 
 
@@ -81,7 +82,7 @@ async def _json_body(request: Request, allowed: tuple[str, ...] = JSON_TYPES):
 
 def _write_response(request: Request, outcome: WriteOutcome, base: str, status: int) -> Response:
     stored = outcome.stored
-    headers = _resource_headers(stored, base)
+    headers = _resource_headers(stored)
     headers["Location"] = f"{base}/{stored.location}"
     prefer = request.headers.get("prefer", "")
     if "return=minimal" in prefer:
@@ -119,8 +120,6 @@ def metadata_not_allowed(request: Request) -> Response:
 async def transaction_or_batch(request: Request) -> Response:
     body = await _json_body(request)
     store = get_store(request)
-    from starlette.concurrency import run_in_threadpool
-
     result = await run_in_threadpool(
         bundles.process, store, body, request.headers.get("prefer", "")
     )
@@ -151,8 +150,6 @@ async def search_post(request: Request, res_type: str) -> Response:
         pairs += parse_qsl((await request.body()).decode(), keep_blank_values=True)
     elif ctype:
         raise error(415, "not-supported", "POST _search takes application/x-www-form-urlencoded.")
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(_search, request, res_type, pairs)
 
 
@@ -168,8 +165,6 @@ async def create(request: Request, res_type: str) -> Response:
         )
     if isinstance(body, dict):
         body = {k: v for k, v in body.items() if k != "id"}  # server assigns ids on create
-    from starlette.concurrency import run_in_threadpool
-
     outcome = await run_in_threadpool(
         store.create, body, if_none_exist=request.headers.get("if-none-exist")
     )
@@ -187,8 +182,6 @@ async def conditional_update(request: Request, res_type: str) -> Response:
         )
     body = await _json_body(request)
     store = get_store(request)
-    from starlette.concurrency import run_in_threadpool
-
     outcome = await run_in_threadpool(
         bundles.conditional_update, store, res_type, pairs, body, None
     )
@@ -220,9 +213,9 @@ def everything(request: Request, res_id: str) -> Response:
         elif key == "_type":
             types = [t for t in value.split(",") if t]
         elif key == "_count":
-            count = _bounded_int(key, value, 1, 5000)
+            count = bounded_int(key, value, 1, 5000)
         elif key == "_offset":
-            offset = _bounded_int(key, value, 0, None)
+            offset = bounded_int(key, value, 0, None)
         elif key not in ("_format",):
             raise bad_request(f"$everything does not take the parameter '{key}'.")
     found, more = store.everything(res_id, since=since, types=types, count=count, offset=offset)
@@ -258,11 +251,9 @@ async def read(request: Request, res_type: str, res_id: str) -> Response:
         # on the network, so it goes to the pool.
         stored = store.read(res_type, res_id)
     else:
-        from starlette.concurrency import run_in_threadpool
-
         stored = await run_in_threadpool(store.read, res_type, res_id)
     pairs = _query_pairs(request)
-    headers = _resource_headers(stored, store.base_url)
+    headers = _resource_headers(stored)
     _check_format(pairs, request)
     if pairs:
         summary, elements = _shaping(pairs)
@@ -277,8 +268,6 @@ async def read(request: Request, res_type: str, res_id: str) -> Response:
 async def update(request: Request, res_type: str, res_id: str) -> Response:
     body = await _json_body(request)
     store = get_store(request)
-    from starlette.concurrency import run_in_threadpool
-
     outcome = await run_in_threadpool(
         store.update, res_type, res_id, body, if_match=request.headers.get("if-match")
     )
@@ -289,8 +278,6 @@ async def update(request: Request, res_type: str, res_id: str) -> Response:
 async def patch(request: Request, res_type: str, res_id: str) -> Response:
     body = await _json_body(request, PATCH_TYPES + JSON_TYPES)
     store = get_store(request)
-    from starlette.concurrency import run_in_threadpool
-
     outcome = await run_in_threadpool(
         store.patch, res_type, res_id, body, if_match=request.headers.get("if-match")
     )
@@ -311,20 +298,10 @@ def instance_history(request: Request, res_type: str, res_id: str) -> Response:
 @router.get("/{res_type}/{res_id}/_history/{version_id}")
 def vread(request: Request, res_type: str, res_id: str, version_id: str) -> Response:
     stored = get_store(request).vread(res_type, res_id, version_id)
-    return fhir_response(stored.content, 200, _resource_headers(stored, ""))
+    return fhir_response(stored.content, 200, _resource_headers(stored))
 
 
 # -- helpers ---------------------------------------------------------------------------------
-def _bounded_int(key: str, value: str, low: int, high: int | None) -> int:
-    try:
-        n = int(value)
-    except ValueError as exc:
-        raise bad_request(f"{key} must be a whole number, not '{value}'.") from exc
-    if n < low:
-        raise bad_request(f"{key} must be at least {low}.")
-    return min(n, high) if high is not None else n
-
-
 def _shaping(pairs: list[tuple[str, str]]) -> tuple[str | None, list[str] | None]:
     summary = elements = None
     for key, value in pairs:
@@ -398,9 +375,9 @@ def _history(request: Request, res_type: str | None, res_id: str | None) -> Resp
         if key == "_since":
             since = parse_date_range(value, "_since").low
         elif key == "_count":
-            count = _bounded_int(key, value, 1, 1000)
+            count = bounded_int(key, value, 1, 1000)
         elif key == "_offset":
-            offset = _bounded_int(key, value, 0, None)
+            offset = bounded_int(key, value, 0, None)
         elif key not in ("_format",):
             raise bad_request(f"History does not take the parameter '{key}'.")
     rows, more = store.history(res_type, res_id, since=since, count=count, offset=offset)

@@ -458,26 +458,11 @@ class Store:
             conn.execute(delete(table).where(table.c.res_pk == pk))
 
     @staticmethod
-    def _index_rows(
-        pk: int, res_type: str, entries: IndexEntries | Compact
-    ) -> dict[Any, list[dict]]:
-        compact = entries if isinstance(entries, tuple) else compact_entries(entries)
-        rows: dict[Any, list[dict]] = {}
-        for (table, columns), values in zip(_INDEX_COLUMNS, compact, strict=True):
-            if not values:
-                continue
-            if table is schema.compartment:
-                rows[table] = [{"res_pk": pk, "patient_id": v[0]} for v in values]
-            else:
-                rows[table] = [
-                    {"res_pk": pk, "res_type": res_type, **dict(zip(columns, v, strict=True))}
-                    for v in values
-                ]
-        return rows
-
-    def _write_index(self, conn: Connection, pk: int, res_type: str, entries: IndexEntries) -> None:
-        for table, rows in self._index_rows(pk, res_type, entries).items():
-            conn.execute(insert(table), rows)
+    def _write_index(conn: Connection, pk: int, res_type: str, entries: IndexEntries) -> None:
+        """One resource's index rows, through the same row builder and insert as bulk loads."""
+        rows: list[list[tuple]] = [[] for _ in _INDEX_COLUMNS]
+        _add_index_tuples(rows, pk, res_type, compact_entries(entries))
+        _insert_index_rows(conn, rows)
 
     # -- bulk load -----------------------------------------------------------------------
     def bulk_load(
@@ -646,14 +631,7 @@ class Store:
             ]
             if versions:
                 _insert_rows(conn, V, (*_RESOURCE_COLUMNS, "method"), versions)
-            for (table, columns), rows in zip(_INDEX_COLUMNS, index_rows, strict=True):
-                if rows:
-                    cols = (
-                        ("res_pk", *columns)
-                        if table is schema.compartment
-                        else ("res_pk", "res_type", *columns)
-                    )
-                    _insert_rows(conn, table, cols, rows)
+            _insert_index_rows(conn, index_rows)
             report.created += len(new_rows)
             report.updated += len(changed)
 
@@ -812,6 +790,14 @@ def _add_index_tuples(out: list[list[tuple]], pk: int, res_type: str, entries: C
                 out[i].extend((pk, *v) for v in values)
             else:
                 out[i].extend((pk, res_type, *v) for v in values)
+
+
+def _insert_index_rows(conn: Connection, rows: list[list[tuple]]) -> None:
+    """Insert rows built by :func:`_add_index_tuples`, table by table."""
+    for (table, columns), values in zip(_INDEX_COLUMNS, rows, strict=True):
+        if values:
+            prefix = ("res_pk",) if table is schema.compartment else ("res_pk", "res_type")
+            _insert_rows(conn, table, (*prefix, *columns), values)
 
 
 def _insert_rows(conn: Connection, table: Any, columns: Sequence[str], rows: list[tuple]) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from carelight.fhir import searchparams
 from carelight.fhir.errors import bad_request
 from carelight.fhir.resource_types import SUPPORTED
-from carelight.fhir.search.values import split_escaped
+from carelight.fhir.search.values import bounded_int, split_escaped
 from carelight.fhir.searchparams import SearchParam
 
 DEFAULT_COUNT = 50
@@ -187,16 +187,6 @@ def _parse_include(resource_type: str, key: str, value: str, reverse: bool) -> I
     return Include(source_type, param, target, iterate)
 
 
-def _int(key: str, value: str, low: int, high: int | None = None) -> int:
-    try:
-        n = int(value)
-    except ValueError as exc:
-        raise bad_request(f"{key} must be a whole number, not '{value}'.") from exc
-    if n < low:
-        raise bad_request(f"{key} must be at least {low}.")
-    return min(n, high) if high is not None else n
-
-
 def parse_search(resource_type: str, pairs: list[tuple[str, str]]) -> SearchQuery:
     q = SearchQuery(resource_type)
     for key, value in pairs:
@@ -206,9 +196,9 @@ def parse_search(resource_type: str, pairs: list[tuple[str, str]]) -> SearchQuer
                 raise bad_request("Only JSON is supported (_format=json).")
             continue
         if base == "_count":
-            q.count = _int(key, value, 0, MAX_COUNT)
+            q.count = bounded_int(key, value, 0, MAX_COUNT)
         elif base == "_offset":
-            q.offset = _int(key, value, 0)
+            q.offset = bounded_int(key, value, 0)
         elif base == "_sort":
             for item in value.split(","):
                 desc = item.startswith("-")

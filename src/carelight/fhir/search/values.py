@@ -177,3 +177,14 @@ def parse_quantity(text: str, param: str) -> QuantityValue:
     system = parts[1] or None if len(parts) == 3 else None
     code = parts[2] or None if len(parts) == 3 else None
     return QuantityValue(prefix, number, system, code)
+
+
+def bounded_int(key: str, value: str, low: int, high: int | None = None) -> int:
+    """A whole-number parameter such as ``_count``: at least ``low``, capped at ``high``."""
+    try:
+        n = int(value)
+    except ValueError as exc:
+        raise bad_request(f"{key} must be a whole number, not '{value}'.") from exc
+    if n < low:
+        raise bad_request(f"{key} must be at least {low}.")
+    return min(n, high) if high is not None else n
