@@ -208,5 +208,16 @@ def demo(
     serve(host=host, port=port, workers=1)
 
 
+def _register_subcommands() -> None:
+    from carelight.access.cli import token, users_app
+    from carelight.audit.cli import app as audit_app
+
+    app.add_typer(users_app, name="users")
+    app.add_typer(audit_app, name="audit")
+    app.command("token")(token)
+
+
+_register_subcommands()
+
 if __name__ == "__main__":
     app()

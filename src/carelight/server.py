@@ -11,6 +11,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carelight import __version__
 from carelight.config import Settings
+from carelight.access.routes import router as access_router
+from carelight.audit.api import router as audit_router
 from carelight.fhir.api import fhir_response, outcome_response, router
 from carelight.fhir.errors import FhirError, error
 from carelight.fhir.export.api import router as export_router
@@ -31,6 +33,8 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     app.state.settings = settings
     app.include_router(export_router, prefix="/fhir")  # first: /fhir/{type} would take /$export
     app.include_router(router, prefix="/fhir")
+    app.include_router(access_router)
+    app.include_router(audit_router, prefix="/audit")
 
     @app.exception_handler(FhirError)
     async def _fhir_error(_request: Request, exc: FhirError):
