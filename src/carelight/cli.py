@@ -20,12 +20,12 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
-def _store():
+def _store(*, mmap: bool = True):
     from carelight.fhir.store import open_store
 
     settings = Settings.from_env()
     settings.ensure_home()
-    return open_store(settings.database_url, settings.base_url)
+    return open_store(settings.database_url, settings.base_url, mmap=mmap)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -78,7 +78,7 @@ def load(
     Streaming and idempotent: loading the same data again changes nothing. Every refused line
     is reported with its file, line number and reason; every valid line still loads.
     """
-    store = _store()
+    store = _store(mmap=False)
     files = ndjson_files(directory)
     if not files:
         console.print(f"[red]No .ndjson files under {directory}.[/red]")

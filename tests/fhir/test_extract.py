@@ -5,6 +5,7 @@ from __future__ import annotations
 import timeit
 from datetime import UTC, datetime, timedelta, timezone
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -750,3 +751,33 @@ def test_extract_is_fast() -> None:
     n = 2000
     per_call = min(timeit.repeat(lambda: extract(typical), number=n, repeat=3)) / n
     assert per_call < 500e-6, f"{per_call * 1e6:.0f} µs per Observation"
+
+
+def _as_rows(e):
+    """IndexEntries → the bulk path's tuples, written out field by field."""
+    return (
+        [(t.param, t.system, t.code, t.text) for t in e.tokens],
+        [(t.param, t.value[:512], t.exact[:512]) for t in e.strings],
+        [(t.param, t.low, t.high) for t in e.dates],
+        [(t.param, t.value) for t in e.numbers],
+        [(t.param, t.value, t.system, t.code) for t in e.quantities],
+        [(t.param, t.target_type, t.target_id, t.url) for t in e.references],
+        [(t.param, t.value) for t in e.uris],
+        [(p,) for p in sorted(e.compartments)],
+    )
+
+
+def test_extract_rows_is_extract_as_tuples():
+    """The bulk path's tuple form holds exactly what extract() finds, for every example."""
+    from carelight.examples import example_dir
+    from carelight.fhir.extract import extract_rows
+
+    resources = [
+        orjson.loads(line)
+        for path in sorted(example_dir().rglob("*.ndjson"))
+        for line in path.read_bytes().splitlines()
+        if line.strip()
+    ]
+    assert len(resources) > 50
+    for resource in resources:
+        assert extract_rows(resource) == _as_rows(extract(resource)), resource["resourceType"]

@@ -11,17 +11,17 @@ from sqlalchemy import Engine, create_engine, event
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, mmap: bool = True) -> Engine:
     if url.startswith("sqlite"):
         if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, mmap)
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, mmap: bool) -> None:
     """WAL for concurrent readers; writers take the lock up front (BEGIN IMMEDIATE) so two
     writers never deadlock upgrading a read lock."""
 
@@ -34,7 +34,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA cache_size=-65536")
-        cur.execute("PRAGMA mmap_size=1073741824")
+        # Memory-mapped reads are faster for a server; a bulk load reads the whole file to
+        # build indexes, and mapped pages would count against its memory bound.
+        cur.execute(f"PRAGMA mmap_size={1 << 30 if mmap else 0}")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 

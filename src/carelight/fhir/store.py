@@ -40,8 +40,7 @@ from carelight.fhir.errors import (
     not_found,
     precondition_failed,
 )
-from carelight.fhir.extract import extract
-from carelight.fhir.index_entries import IndexEntries
+from carelight.fhir.extract import extract_rows
 from carelight.fhir.resource_types import SUPPORTED
 from carelight.fhir.validation import validate_resource
 
@@ -432,7 +431,7 @@ class Store:
                 content=text,
             )
         )
-        self._write_index(conn, pk, res_type, extract(content))
+        self._write_index(conn, pk, res_type, extract_rows(content))
         return StoredResource(res_type, res_id, version, ts, False, text, pk=pk)
 
     @staticmethod
@@ -458,10 +457,10 @@ class Store:
             conn.execute(delete(table).where(table.c.res_pk == pk))
 
     @staticmethod
-    def _write_index(conn: Connection, pk: int, res_type: str, entries: IndexEntries) -> None:
+    def _write_index(conn: Connection, pk: int, res_type: str, entries: Compact) -> None:
         """One resource's index rows, through the same row builder and insert as bulk loads."""
         rows: list[list[tuple]] = [[] for _ in _INDEX_COLUMNS]
-        _add_index_tuples(rows, pk, res_type, compact_entries(entries))
+        _add_index_tuples(rows, pk, res_type, entries)
         _insert_index_rows(conn, rows)
 
     # -- bulk load -----------------------------------------------------------------------
@@ -506,7 +505,10 @@ class Store:
 
     @staticmethod
     def _search_indexes() -> list:
-        return [ix for t in (*schema.INDEX_TABLES, schema.compartment) for ix in t.indexes]
+        """Indexes a load into an empty store builds at the end: every index but the unique
+        keys the writer itself looks up."""
+        tables = (*schema.INDEX_TABLES, schema.compartment, R, V)
+        return [ix for t in tables for ix in t.indexes]
 
     def drop_search_indexes(self) -> None:
         for ix in self._search_indexes():
@@ -759,7 +761,7 @@ def _issue(code: str, diagnostics: str) -> Issue:
     return Issue(code, diagnostics)
 
 
-# (table, columns) in the order of compact_entries; compact tuples pickle ~20x faster than
+# (table, columns) in the order of extract_rows; compact tuples pickle ~20x faster than
 # the entry dataclasses, which matters when worker processes hand batches back.
 _INDEX_COLUMNS = (
     (schema.sp_token, ("param", "system", "code", "text")),
@@ -814,19 +816,6 @@ def _insert_rows(conn: Connection, table: Any, columns: Sequence[str], rows: lis
         return
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
-
-
-def compact_entries(e: IndexEntries) -> Compact:
-    return (
-        [(t.param, t.system, t.code, t.text) for t in e.tokens],
-        [(t.param, t.value[:512], t.exact[:512]) for t in e.strings],
-        [(t.param, t.low, t.high) for t in e.dates],
-        [(t.param, t.value) for t in e.numbers],
-        [(t.param, t.value, t.system, t.code) for t in e.quantities],
-        [(t.param, t.target_type, t.target_id, t.url) for t in e.references],
-        [(t.param, t.value) for t in e.uris],
-        [(p,) for p in sorted(e.compartments)],
-    )
 
 
 @dataclass
@@ -888,7 +877,7 @@ def prepare_batch(batch: list[tuple[Any, Any]], source: str | None) -> PreparedB
             prepared.errors.append((label, exc.message))
             continue
         content = Store._with_meta(resource, res_id, 0, 0.0, item_source or source)
-        entries = compact_entries(extract(content))  # the index ignores versionId/lastUpdated
+        entries = extract_rows(content)  # the index ignores versionId/lastUpdated
         text = _VOLATILE_META.sub(_PLACEHOLDER_META, orjson.dumps(content).decode(), count=1)
         key = (content["resourceType"], res_id)
         prepared.resources[key] = (text, entries)
@@ -897,8 +886,11 @@ def prepare_batch(batch: list[tuple[Any, Any]], source: str | None) -> PreparedB
     return prepared
 
 
-def open_store(url: str, base_url: str = "", *, run_migrations: bool = True) -> Store:
-    engine = make_engine(url)
+def open_store(
+    url: str, base_url: str = "", *, run_migrations: bool = True, mmap: bool = True
+) -> Store:
+    """Open (and migrate) a store. ``mmap=False`` for bulk loaders: see ``make_engine``."""
+    engine = make_engine(url, mmap=mmap)
     if run_migrations:
         migrate(engine)
     store = Store(engine, base_url)
