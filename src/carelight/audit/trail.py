@@ -1,0 +1,136 @@
+"""The audit trail: what the gate calls to record every access decision, failing closed.
+
+``Trail.record(event)`` turns an :class:`~carelight.audit.events.AccessEvent` into its
+AuditEvent entry, appends it to the transparency log and returns the leaf index once the entry
+is committed. Any failure at all raises :class:`AuditUnavailable`, so the caller returns no
+data ("audit first, fail closed").
+
+Group commit: requests recorded at the same moment by different threads share one
+transaction. The first thread to arrive writes everything queued so far, the others wait for
+that commit; a lone request therefore pays for one small transaction and a busy server for far
+fewer transactions than requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from sqlalchemy import Engine
+
+from carelight.audit.checkpoint import LogSigner, load_signer
+from carelight.audit.events import AccessEvent, entry_bytes
+from carelight.audit.log import CHECKPOINT_INTERVAL, TransparencyLog
+from carelight.config import Settings
+
+log = logging.getLogger("carelight.audit")
+
+
+class AuditUnavailable(RuntimeError):
+    """The access could not be recorded, so it must not happen: fail closed."""
+
+
+class _Pending:
+    __slots__ = ("error", "indices", "items")
+
+    def __init__(self, items: list[tuple[bytes, tuple[str, ...]]]) -> None:
+        self.items = items
+        self.indices: list[int] | None = None
+        self.error: BaseException | None = None
+
+
+class Trail:
+    """Records access decisions in a :class:`TransparencyLog`. Thread-safe; one per process."""
+
+    def __init__(self, log_: TransparencyLog) -> None:
+        self.log = log_
+        self._cond = threading.Condition(threading.Lock())
+        self._queue: list[_Pending] = []
+        self._writing = False
+
+    def record(self, event: AccessEvent) -> int:
+        """Append one event; return its leaf index. Raises AuditUnavailable on any failure."""
+        return self.record_many([event])[0]
+
+    def record_many(self, events: Iterable[AccessEvent]) -> list[int]:
+        """Append events in order (one transaction); return their leaf indices."""
+        try:
+            items = [(entry_bytes(e), tuple(dict.fromkeys(e.patients))) for e in events]
+        except Exception as exc:
+            raise AuditUnavailable(f"the access could not be recorded: {exc}") from exc
+        if not items:
+            return []
+        return self._commit(_Pending(items))
+
+    def _commit(self, mine: _Pending) -> list[int]:
+        with self._cond:
+            self._queue.append(mine)
+            while mine.indices is None and mine.error is None and self._writing:
+                self._cond.wait()
+            if mine.indices is None and mine.error is None:
+                batch, self._queue = self._queue, []
+                self._writing = True
+            else:
+                batch = []
+        if batch:
+            self._write(batch)
+        if mine.error is not None:
+            raise AuditUnavailable(
+                "the transparency log could not record the access, so it was not allowed; "
+                "the operator should check the database"
+            ) from mine.error
+        assert mine.indices is not None
+        return mine.indices
+
+    def _write(self, batch: list[_Pending]) -> None:
+        """Leader: write every queued request in one transaction, then wake the others."""
+        try:
+            items = [item for pending in batch for item in pending.items]
+            indices = self.log.append_many(items)
+            at = 0
+            for pending in batch:
+                pending.indices = indices[at : at + len(pending.items)]
+                at += len(pending.items)
+        except BaseException as exc:
+            log.error("transparency log append failed: %s", type(exc).__name__)
+            for pending in batch:
+                pending.error = exc
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+        if batch[0].indices is not None and self.log.checkpoint_due():
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        # The entries are committed already: a failed checkpoint is retried next time, it
+        # does not fail the access.
+        try:
+            self.log.latest_checkpoint()
+        except Exception:
+            log.exception("transparency log: signing a checkpoint failed")
+
+    def close(self) -> None:
+        self.log.close()
+
+
+def open_trail(
+    engine: Engine,
+    settings: Settings,
+    *,
+    origin: str | None = None,
+    checkpoint_interval: float = CHECKPOINT_INTERVAL,
+    signer: LogSigner | None = None,
+) -> Trail:
+    """The trail over the store's database (migrated to 0004 or later) and the log's key.
+
+    The key lives at ``settings.home / "keys" / "transparency-log.ed25519"`` and is created
+    on first use; the origin comes from ``CARELIGHT_LOG_ORIGIN`` unless given.
+    """
+    if signer is None:
+        signer = load_signer(settings.home, origin)
+    return Trail(TransparencyLog(engine, signer, checkpoint_interval=checkpoint_interval))
+
+
+__all__ = ["AuditUnavailable", "Trail", "open_trail"]
