@@ -63,7 +63,7 @@ class Account:
     source: str | None = None
     disabled: bool = False
     created: float = 0.0
-    password_hash: str | None = field(default=None, repr=False)
+    password_hash: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
