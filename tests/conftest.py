@@ -121,7 +121,8 @@ def postgres_cluster() -> Iterator[PostgresCluster | ExternalPostgres]:
 ENGINES = ("sqlite", "postgresql")
 _TABLES = (
     "sp_token", "sp_string", "sp_date", "sp_number", "sp_quantity", "sp_reference", "sp_uri",
-    "compartment", "resource_version", "resource", "export_job",
+    "compartment", "care_relationship", "person_link", "resource_version", "resource",
+    "export_job", "break_glass",
 )  # fmt: skip
 TEST_BASE_URL = "http://testserver/fhir"
 

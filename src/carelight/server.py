@@ -10,9 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carelight import __version__
-from carelight.config import Settings
 from carelight.access.routes import router as access_router
 from carelight.audit.api import router as audit_router
+from carelight.config import Settings
 from carelight.fhir.api import fhir_response, outcome_response, router
 from carelight.fhir.errors import FhirError, error
 from carelight.fhir.export.api import router as export_router

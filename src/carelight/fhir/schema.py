@@ -171,7 +171,39 @@ compartment = Table(
     Index("ix_compartment_res", "res_pk"),
 )
 
+# Relationships between a patient and an organisation that resources state (an encounter, a
+# registration, an episode of care...): the gate's "legitimate relationship" look-up. See
+# carelight.fhir.relationships. start/end are epoch seconds; NULL end = still open.
+care_relationship = Table(
+    "care_relationship",
+    metadata,
+    _res_pk(),
+    Column("patient_id", String(64), nullable=False),
+    Column("org", String(128), nullable=False),  # "Organization/<id>" or "ods:<code>"
+    Column("kind", String(16), nullable=False),
+    Column("start", Double),
+    Column("end", Double),
+    Index("ix_care_relationship_patient", "patient_id", "org"),
+    Index("ix_care_relationship_org", "org", "patient_id"),
+    Index("ix_care_relationship_res", "res_pk"),
+)
+
+# Which Patient records are the same person (one row per Patient resource). Keyed by NHS number
+# until the master patient index writes it.
+person_link = Table(
+    "person_link",
+    metadata,
+    _res_pk(),
+    Column("patient_id", String(64), nullable=False),
+    Column("person", String(128), nullable=False),
+    Index("ix_person_link_patient", "patient_id", "person"),
+    Index("ix_person_link_person", "person", "patient_id"),
+    Index("ix_person_link_res", "res_pk"),
+)
+
 INDEX_TABLES = (sp_token, sp_string, sp_date, sp_number, sp_quantity, sp_reference, sp_uri)
+# Written with the search index, in the same transaction, and rebuilt the same way.
+DERIVED_TABLES = (compartment, care_relationship, person_link)
 
 
 def keys_condition(keys):

@@ -41,6 +41,7 @@ from carelight.fhir.errors import (
     precondition_failed,
 )
 from carelight.fhir.extract import extract_rows
+from carelight.fhir.relationships import care_relationships, person_keys
 from carelight.fhir.resource_types import SUPPORTED
 from carelight.fhir.validation import validate_resource
 
@@ -431,7 +432,7 @@ class Store:
                 content=text,
             )
         )
-        self._write_index(conn, pk, res_type, extract_rows(content))
+        self._write_index(conn, pk, res_type, index_rows(content))
         return StoredResource(res_type, res_id, version, ts, False, text, pk=pk)
 
     @staticmethod
@@ -453,7 +454,7 @@ class Store:
     # -- search index --------------------------------------------------------------------
     @staticmethod
     def _clear_index(conn: Connection, pk: int | None) -> None:
-        for table in (*schema.INDEX_TABLES, schema.compartment):
+        for table in (*schema.INDEX_TABLES, *schema.DERIVED_TABLES):
             conn.execute(delete(table).where(table.c.res_pk == pk))
 
     @staticmethod
@@ -507,7 +508,7 @@ class Store:
     def _search_indexes() -> list:
         """Indexes a load into an empty store builds at the end: every index but the unique
         keys the writer itself looks up."""
-        tables = (*schema.INDEX_TABLES, schema.compartment, R, V)
+        tables = (*schema.INDEX_TABLES, *schema.DERIVED_TABLES, R, V)
         return [ix for t in tables for ix in t.indexes]
 
     def drop_search_indexes(self) -> None:
@@ -772,7 +773,17 @@ _INDEX_COLUMNS = (
     (schema.sp_reference, ("param", "target_type", "target_id", "url")),
     (schema.sp_uri, ("param", "value")),
     (schema.compartment, ("patient_id",)),
+    (schema.care_relationship, ("patient_id", "org", "kind", "start", "end")),
+    (schema.person_link, ("patient_id", "person")),
 )
+_NO_RES_TYPE = (schema.compartment, schema.care_relationship, schema.person_link)
+
+
+def index_rows(content: dict) -> Compact:
+    """Every derived row of one resource: search index, compartments, relationships, persons."""
+    return (*extract_rows(content), care_relationships(content), person_keys(content))
+
+
 Compact = tuple[list[tuple], ...]
 _RESOURCE_COLUMNS = (
     "res_type",
@@ -788,7 +799,7 @@ _RESOURCE_COLUMNS = (
 def _add_index_tuples(out: list[list[tuple]], pk: int, res_type: str, entries: Compact) -> None:
     for i, values in enumerate(entries):
         if values:
-            if _INDEX_COLUMNS[i][0] is schema.compartment:
+            if _INDEX_COLUMNS[i][0] in _NO_RES_TYPE:
                 out[i].extend((pk, *v) for v in values)
             else:
                 out[i].extend((pk, res_type, *v) for v in values)
@@ -798,7 +809,7 @@ def _insert_index_rows(conn: Connection, rows: list[list[tuple]]) -> None:
     """Insert rows built by :func:`_add_index_tuples`, table by table."""
     for (table, columns), values in zip(_INDEX_COLUMNS, rows, strict=True):
         if values:
-            prefix = ("res_pk",) if table is schema.compartment else ("res_pk", "res_type")
+            prefix = ("res_pk",) if table in _NO_RES_TYPE else ("res_pk", "res_type")
             _insert_rows(conn, table, (*prefix, *columns), values)
 
 
@@ -877,7 +888,7 @@ def prepare_batch(batch: list[tuple[Any, Any]], source: str | None) -> PreparedB
             prepared.errors.append((label, exc.message))
             continue
         content = Store._with_meta(resource, res_id, 0, 0.0, item_source or source)
-        entries = extract_rows(content)  # the index ignores versionId/lastUpdated
+        entries = index_rows(content)  # the index ignores versionId/lastUpdated
         text = _VOLATILE_META.sub(_PLACEHOLDER_META, orjson.dumps(content).decode(), count=1)
         key = (content["resourceType"], res_id)
         prepared.resources[key] = (text, entries)
