@@ -24,7 +24,7 @@ from carelight.fhir.api import outcome_response
 from carelight.fhir.errors import FhirError, error
 
 REALM = "carelight"
-BEARER_ONLY = ("/fhir",)
+BEARER_ONLY = "/fhir"  # this path and everything under it
 
 
 def challenge(problem: str | None = None) -> str:
@@ -51,7 +51,8 @@ def credentials(scope: Scope) -> tuple[str | None, str | None]:
                 bearer = token.strip()
         elif name == b"cookie":
             session = cookie_parser(value.decode("latin-1")).get(SESSION_COOKIE) or session
-    if session is not None and scope.get("path", "").startswith(BEARER_ONLY):
+    path = scope.get("path", "")
+    if session is not None and (path == BEARER_ONLY or path.startswith(BEARER_ONLY + "/")):
         session = None
     return bearer, session
 

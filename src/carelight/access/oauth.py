@@ -51,6 +51,10 @@ def pkce_challenge(verifier: str) -> str:
     )
 
 
+def is_s256_challenge(value: str) -> bool:
+    return _CHALLENGE.fullmatch(value) is not None
+
+
 def check_redirect_uri(uri: str) -> str:
     """A redirect URI an app may register: https, or http to a loopback address; no fragment."""
     parts = urlsplit(uri)
@@ -136,7 +140,7 @@ class OAuthApps:
     def issue_code(
         self, client_id: str, redirect_uri: str, code_challenge: str, scope: str, username: str
     ) -> str:
-        if not _CHALLENGE.fullmatch(code_challenge):
+        if not is_s256_challenge(code_challenge):
             raise OAuthError("invalid_request", "code_challenge must be an S256 challenge.")
         code = secrets.token_urlsafe(32)
         now = self.clock()

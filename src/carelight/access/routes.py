@@ -32,7 +32,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from carelight.access.accounts import Account, SignInAttempt, principal_for
 from carelight.access.grants import ScopeRefused, all_scopes, describe, narrow, parse_scope
-from carelight.access.oauth import OAuthApp, OAuthError
+from carelight.access.oauth import OAuthApp, OAuthError, is_s256_challenge
 from carelight.access.principal import Principal, Role
 from carelight.access.services import AccessServices, access_services
 from carelight.access.sessions import SESSION_COOKIE, SESSION_LIFETIME, csrf_ok, csrf_token
@@ -511,6 +511,10 @@ def authorize_request(services: AccessServices, params: dict[str, str]) -> Autho
         raise req.fail(
             "invalid_request",
             "PKCE is required: send code_challenge and code_challenge_method=S256.",
+        )
+    if not is_s256_challenge(req.code_challenge):
+        raise req.fail(
+            "invalid_request", "code_challenge must be base64url(SHA-256(code_verifier))."
         )
     aud = params.get("aud")
     if aud is not None and aud.rstrip("/") != services.tokens.audience:
