@@ -76,4 +76,4 @@ def load_with_cli(directory: Path, env: dict[str, str]) -> None:
     from carelight.cli import app as cli
 
     result = CliRunner().invoke(cli, ["load", str(directory), "--batch-size", "5000"], env=env)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
