@@ -82,7 +82,7 @@ def vkey(name: str, sig_type: int, public_key: bytes) -> str:
 
 def parse_vkey(text: str) -> tuple[str, int, bytes]:
     """(name, signature type, public key) from a vkey; raises CheckpointError."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # names never hold "+", base64 may
     if len(parts) != 3:
         raise CheckpointError("a verifier key has the form <name>+<hex key ID>+<base64 key>")
     name, hex_id, b64 = parts
@@ -212,6 +212,16 @@ def public_key_of(home: Path) -> bytes | None:
 # -- verification ----------------------------------------------------------------------------
 
 
+def _strict_b64(text: str) -> bytes | None:
+    """Standard base64, canonical only: otherwise unused bits would let two encodings of one
+    signature both verify, and a changed character go unnoticed."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return None
+    return raw if base64.b64encode(raw).decode() == text else None
+
+
 def split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
     """(text, [(key name, signature bytes)]) of a signed note; raises CheckpointError."""
     if any(ord(ch) < 0x20 and ch != "\n" for ch in note):
@@ -226,10 +236,9 @@ def split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
         name, _, encoded = line.removeprefix(prefix).partition(" ")
         if not line.startswith(prefix) or not name or not encoded or " " in encoded:
             raise CheckpointError(f"not a signature line: {line[:80]!r}")
-        try:
-            raw = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise CheckpointError(f"the signature of {name} is not base64") from None
+        raw = _strict_b64(encoded)
+        if raw is None:
+            raise CheckpointError(f"the signature of {name} is not canonical base64")
         if len(raw) < 5:
             raise CheckpointError(f"the signature of {name} is too short")
         signatures.append((name, raw))
@@ -245,10 +254,9 @@ def parse_text(text: str) -> tuple[str, int, bytes]:
     origin, size_line, root_line = lines[:3]
     if not _DECIMAL.fullmatch(size_line):
         raise CheckpointError(f"the tree size {size_line[:40]!r} is not a decimal number")
-    try:
-        root = base64.b64decode(root_line, validate=True)
-    except binascii.Error:
-        raise CheckpointError("the root hash is not base64") from None
+    root = _strict_b64(root_line)
+    if root is None:
+        raise CheckpointError("the root hash is not canonical base64")
     if len(root) != HASH_SIZE:
         raise CheckpointError("the root hash is not 32 bytes")
     return origin, int(size_line), root

@@ -14,6 +14,7 @@ the signed checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -59,10 +60,14 @@ def has_log(engine: Engine) -> bool:
 
 
 def _stream(engine: Engine, sql: str, params: tuple) -> Iterator[tuple]:
+    """Rows in batches through a server-side cursor: the log may not fit in memory."""
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True).exec_driver_sql(sql, params)
-        while rows := result.fetchmany(FETCH):
-            yield from rows
+        try:
+            while rows := result.fetchmany(FETCH):
+                yield from rows
+        finally:
+            result.close()
 
 
 def verify_log(
@@ -107,7 +112,10 @@ def verify_log(
         if cp.timestamp < last_stamp:
             report.fail(f"{label}: signed at an earlier time than the checkpoint before it")
         last_stamp = cp.timestamp
-        (beyond if tree_size > size else wanted.setdefault(tree_size, [])).append((label, cp))
+        if tree_size > size:
+            beyond.append(cp)
+        else:
+            wanted.setdefault(tree_size, []).append((label, cp))
     for n, note in enumerate(extra_checkpoints, 1):
         label = f"given checkpoint {n}"
         try:
@@ -171,6 +179,18 @@ def _scan(
     wanted: dict[int, list[tuple[str, Checkpoint]]],
     progress: Callable[[int, int], None] | None,
 ) -> bytes:
+    with contextlib.ExitStack() as streams:
+        return _scan_streams(engine, mark, size, wanted, progress, streams)
+
+
+def _scan_streams(
+    engine: Engine,
+    mark: str,
+    size: int,
+    wanted: dict[int, list[tuple[str, Checkpoint]]],
+    progress: Callable[[int, int], None] | None,
+    streams: contextlib.ExitStack,
+) -> bytes:
     frontier = Frontier()
     _compare_checkpoints(0, EMPTY_ROOT, wanted)
     leaves = _stream(
@@ -186,6 +206,8 @@ def _scan(
         f"SELECT idx, patient_id FROM audit_patient WHERE idx < {mark} ORDER BY idx, patient_id",
         (size,),
     )
+    for stream in (leaves, nodes, patients):
+        streams.callback(stream.close)
     next_patient = next(patients, None)
     produced: list[bytes] = []
     for expected, (idx, entry) in enumerate(leaves):
