@@ -1,7 +1,7 @@
 """The /audit HTTP interface pinned in ARCHITECTURE.md, through the real app (no server).
 
-Sign-in is another package's middleware; here a tiny test middleware sets
-``request.state.principal`` from an ``X-Test-User`` header.
+Sign-in is another package's middleware; here a tiny test middleware, placed innermost so it
+has the last word, sets ``request.state.principal`` from an ``X-Test-User`` header.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from audit_support import ADMIN, GP, OTHER_PATIENT, PATIENT, read_event
 from fastapi.testclient import TestClient
 from rfc9162 import leaf, verify_consistency, verify_inclusion
 from signed_note import parse_vkey, verify
+from starlette.middleware import Middleware
 
 from carelight.audit.events import patients_in_entry
 from carelight.server import create_app
@@ -21,16 +22,24 @@ from carelight.server import create_app
 PRINCIPALS = {p.username: p for p in (GP, ADMIN, PATIENT, OTHER_PATIENT)}
 
 
+class HeaderSignIn:
+    """Innermost middleware: whatever real sign-in ran before, the header decides here."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            user = dict(scope["headers"]).get(b"x-test-user", b"").decode()
+            scope.setdefault("state", {})["principal"] = PRINCIPALS.get(user)
+        await self.app(scope, receive, send)
+
+
 def make_client(store, settings, trail) -> TestClient:
     app = create_app(store=store, settings=settings)
     if trail is not None:
         app.state.trail = trail
-
-    @app.middleware("http")
-    async def test_sign_in(request, call_next):
-        request.state.principal = PRINCIPALS.get(request.headers.get("X-Test-User", ""))
-        return await call_next(request)
-
+    app.user_middleware.append(Middleware(HeaderSignIn))  # last in the list runs innermost
     return TestClient(app)
 
 
