@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from carelight.access import schema
 from carelight.access.grants import check_scopes, role_scopes
@@ -64,12 +65,6 @@ class Account:
     disabled: bool = False
     created: float = 0.0
     password_hash: str | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def kind(self) -> str:
-        if self.role is Role.SYSTEM:
-            return "system"
-        return "patient" if self.role is Role.PATIENT else "person"
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,10 +224,11 @@ class AccountStore:
             "locked_until": None,
             "created": self.clock(),
         }
-        with self._write() as conn:
-            if conn.execute(select(A.c.username).where(A.c.username == name)).first():
-                raise AccountError(f"There is already an account called '{name}'.")
-            conn.execute(insert(A).values(**row))
+        try:
+            with self._write() as conn:
+                conn.execute(insert(A).values(**row))
+        except IntegrityError:
+            raise AccountError(f"There is already an account called '{name}'.") from None
         return row_to_account(row)
 
     def set_password(self, username: str, password: str) -> None:

@@ -176,7 +176,9 @@ async def record(request: Request, event: AccessEvent) -> None:
             await result
     except Exception as exc:
         # The event names the person; log only what failed.
-        log.error("transparency log did not record a %s event: %s", event.action, type(exc))
+        log.error(
+            "transparency log did not record a %s event: %s", event.action, type(exc).__name__
+        )
         raise error(
             503,
             "transient",
@@ -199,9 +201,9 @@ async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await anyio.to_thread.run_sync(fn, *args)
 
 
-def failed_event(attempt: SignInAttempt, action: str = "login-failed") -> AccessEvent:
+def failed_event(attempt: SignInAttempt) -> AccessEvent:
     name = UNKNOWN if attempt.reason == "unknown account" else attempt.username
-    return AccessEvent(action, "refused", name, reason=attempt.reason)
+    return AccessEvent("login-failed", "refused", name, reason=attempt.reason)
 
 
 def secure(request: Request) -> bool:
