@@ -65,6 +65,8 @@ _TEMPLATES = Environment(
     loader=PackageLoader("carelight.access", "templates"),
     autoescape=select_autoescape(default=True),
     undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
 
 
