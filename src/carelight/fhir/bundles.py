@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from carelight.fhir.errors import FhirError, Issue, bad_request, conflict, precondition_failed
 from carelight.fhir.resource_types import SUPPORTED
+from carelight.fhir.scope import Access
 from carelight.fhir.search.execute import match_ids, run_search
 from carelight.fhir.search.query import parse_search
 from carelight.fhir.store import Store, StoredResource, WriteOutcome, instant_text
@@ -32,12 +33,13 @@ def conditional_update(
     pairs: list[tuple[str, str]],
     resource: Any,
     conn: Connection | None,
+    access: Access | None = None,
 ) -> WriteOutcome:
     """PUT Type?criteria: no match creates, one match updates it, several is 412."""
     if conn is None:
         with store.write() as c:
-            return conditional_update(store, res_type, pairs, resource, c)
-    found = match_ids(store, conn, res_type, pairs, limit=2)
+            return conditional_update(store, res_type, pairs, resource, c, access)
+    found = match_ids(store, conn, res_type, pairs, limit=2, access=access)
     if len(found) > 1:
         raise precondition_failed(
             f"The conditional update matched {len(found)} {res_type} resources; it must match one at most."
@@ -51,25 +53,31 @@ def conditional_update(
                 f"The resource id '{body_id}' differs from the id of the matching resource.",
                 f"{res_type}.id",
             )
-        return store.update(res_type, found[0], {**resource, "id": found[0]}, conn=conn)
+        return store.update(
+            res_type, found[0], {**resource, "id": found[0]}, conn=conn, access=access
+        )
     new_id = resource.get("id") or str(uuid.uuid4())
-    return store.update(res_type, new_id, {**resource, "id": new_id}, conn=conn)
+    return store.update(res_type, new_id, {**resource, "id": new_id}, conn=conn, access=access)
 
 
 def conditional_delete(
-    store: Store, res_type: str, pairs: list[tuple[str, str]], conn: Connection | None
+    store: Store,
+    res_type: str,
+    pairs: list[tuple[str, str]],
+    conn: Connection | None,
+    access: Access | None = None,
 ) -> int:
     """DELETE Type?criteria: deletes the one match (none is fine; several is 412)."""
     if conn is None:
         with store.write() as c:
-            return conditional_delete(store, res_type, pairs, c)
-    found = match_ids(store, conn, res_type, pairs, limit=2)
+            return conditional_delete(store, res_type, pairs, c, access)
+    found = match_ids(store, conn, res_type, pairs, limit=2, access=access)
     if len(found) > 1:
         raise precondition_failed(
             f"The conditional delete matched {len(found)} {res_type} resources; it must match one at most."
         )
     for res_id in found:
-        store.delete(res_type, res_id, conn=conn)
+        store.delete(res_type, res_id, conn=conn, access=access)
     return len(found)
 
 
@@ -155,11 +163,12 @@ def _unresolved_urns(value: Any, path: str) -> list[str]:
 
 
 # -- processing ----------------------------------------------------------------------------
-def process(store: Store, body: Any, prefer: str = "") -> dict:
+def process(store: Store, body: Any, prefer: str = "", access: Access | None = None) -> dict:
+    """Run a batch or transaction Bundle; every entry goes through ``access``."""
     kind, raw_entries = _parse(body)
     if kind == "transaction":
-        return _transaction(store, raw_entries, prefer)
-    return _batch(store, raw_entries, prefer)
+        return _transaction(store, raw_entries, prefer, access)
+    return _batch(store, raw_entries, prefer, access)
 
 
 def _response_entry(outcome: WriteOutcome | None, status: int, prefer: str) -> dict:
@@ -178,14 +187,16 @@ def _response_entry(outcome: WriteOutcome | None, status: int, prefer: str) -> d
     return entry
 
 
-def _run_entry(store: Store, e: _Entry, conn: Connection, prefer: str) -> dict:
+def _run_entry(
+    store: Store, e: _Entry, conn: Connection, prefer: str, access: Access | None
+) -> dict:
     if e.method in ("GET", "HEAD"):
-        return _run_get(store, e, conn)
+        return _run_get(store, e, conn, access)
     if e.method == "DELETE":
         if len(e.path) == 2:
-            store.delete(e.res_type, e.path[1], conn=conn)
+            store.delete(e.res_type, e.path[1], conn=conn, access=access)
         elif len(e.path) == 1 and e.query:
-            conditional_delete(store, e.res_type, e.query, conn)
+            conditional_delete(store, e.res_type, e.query, conn, access)
         else:
             raise bad_request("DELETE needs Type/id or Type?criteria.")
         return _response_entry(None, 204, prefer)
@@ -194,30 +205,34 @@ def _run_entry(store: Store, e: _Entry, conn: Connection, prefer: str) -> dict:
         # (_resolve_identity): urn:uuid references already point at that decision.
         matched = getattr(e, "matched_id", None)
         if matched is not None:
-            existing = store.read(e.res_type, matched, conn=conn)
+            existing = store.read(e.res_type, matched, conn=conn, access=access)
             return _response_entry(
                 WriteOutcome(existing, created=False, changed=False), 200, prefer
             )
         resource = {k: v for k, v in e.resource.items() if k != "id"}
         assigned = getattr(e, "assigned_id", None)
         if_none_exist = None if assigned else e.if_none_exist
-        outcome = store.create(resource, if_none_exist=if_none_exist, conn=conn, res_id=assigned)
+        outcome = store.create(
+            resource, if_none_exist=if_none_exist, conn=conn, res_id=assigned, access=access
+        )
         return _response_entry(outcome, 201 if outcome.created else 200, prefer)
     if e.method == "PUT":
         if len(e.path) == 2:
             outcome = store.update(
-                e.res_type, e.path[1], e.resource, if_match=e.if_match, conn=conn
+                e.res_type, e.path[1], e.resource, if_match=e.if_match, conn=conn, access=access
             )
         elif getattr(e, "target_id", None) is not None:  # a transaction's conditional update
-            outcome = store.update(e.res_type, e.target_id, e.resource, conn=conn)
+            outcome = store.update(e.res_type, e.target_id, e.resource, conn=conn, access=access)
         else:
-            outcome = conditional_update(store, e.res_type, e.query, e.resource, conn)
+            outcome = conditional_update(store, e.res_type, e.query, e.resource, conn, access)
         return _response_entry(outcome, 201 if outcome.created else 200, prefer)
     if e.method == "PATCH":
         if len(e.path) != 2:
             raise bad_request("PATCH needs Type/id.")
         ops = _patch_operations(e.resource)
-        outcome = store.patch(e.res_type, e.path[1], ops, if_match=e.if_match, conn=conn)
+        outcome = store.patch(
+            e.res_type, e.path[1], ops, if_match=e.if_match, conn=conn, access=access
+        )
         return _response_entry(outcome, 200, prefer)
     raise bad_request(f"Unsupported method {e.method}.")
 
@@ -234,10 +249,10 @@ def _patch_operations(resource: Any) -> Any:
     raise bad_request("A PATCH entry's resource must be a Binary holding a JSON Patch.")
 
 
-def _run_get(store: Store, e: _Entry, conn: Connection) -> dict:
+def _run_get(store: Store, e: _Entry, conn: Connection, access: Access | None) -> dict:
     # On the transaction's connection: GETs run last and must see the Bundle's own writes.
     if len(e.path) == 1:
-        result = run_search(store, parse_search(e.res_type, e.query), conn)
+        result = run_search(store, parse_search(e.res_type, e.query), conn, access)
         bundle = {"resourceType": "Bundle", "type": "searchset"}
         if result.total is not None:
             bundle["total"] = result.total
@@ -252,9 +267,9 @@ def _run_get(store: Store, e: _Entry, conn: Connection) -> dict:
         ]
         return {"resource": bundle, "response": {"status": "200 OK"}}
     if len(e.path) == 2:
-        stored: StoredResource = store.read(e.res_type, e.path[1], conn=conn)
+        stored: StoredResource = store.read(e.res_type, e.path[1], conn=conn, access=access)
     elif len(e.path) == 4 and e.path[2] == "_history":
-        stored = store.vread(e.res_type, e.path[1], e.path[3], conn=conn)
+        stored = store.vread(e.res_type, e.path[1], e.path[3], conn=conn, access=access)
     else:
         raise bad_request(f"GET {e.url} is not supported inside a Bundle.")
     return {
@@ -283,7 +298,7 @@ def _entry_error(e: _Entry | None, index: int, err: FhirError) -> FhirError:
     return FhirError(err.status, issues, err.headers)
 
 
-def _transaction(store: Store, raw_entries: list, prefer: str) -> dict:
+def _transaction(store: Store, raw_entries: list, prefer: str, access: Access | None) -> dict:
     entries: list[_Entry] = []
     for i, raw in enumerate(raw_entries):
         if not isinstance(raw, dict):
@@ -304,7 +319,7 @@ def _transaction(store: Store, raw_entries: list, prefer: str) -> dict:
         identities: dict[str, int] = {}
         for e in entries:
             try:
-                identity = _resolve_identity(store, conn, e, mapping)
+                identity = _resolve_identity(store, conn, e, mapping, access)
             except FhirError as err:
                 raise _entry_error(e, e.index, err) from err
             if identity is not None:
@@ -334,7 +349,7 @@ def _transaction(store: Store, raw_entries: list, prefer: str) -> dict:
                 )
         for e in sorted(entries, key=lambda x: (ORDER[x.method], x.index)):
             try:
-                responses[e.index] = _run_entry(store, e, conn, prefer)
+                responses[e.index] = _run_entry(store, e, conn, prefer, access)
             except FhirError as err:
                 raise _entry_error(e, e.index, err) from err
     return {
@@ -345,12 +360,13 @@ def _transaction(store: Store, raw_entries: list, prefer: str) -> dict:
 
 
 def _resolve_identity(
-    store: Store, conn: Connection, e: _Entry, mapping: dict[str, str]
+    store: Store, conn: Connection, e: _Entry, mapping: dict[str, str], access: Access | None
 ) -> str | None:
     """Decide which resource an entry changes, and map its fullUrl to ``Type/id``."""
     if e.method == "POST":
         if e.if_none_exist:
-            found = match_ids(store, conn, e.res_type, parse_qsl(e.if_none_exist.split("?")[-1]), 2)
+            query = parse_qsl(e.if_none_exist.split("?")[-1])
+            found = match_ids(store, conn, e.res_type, query, 2, access=access)
             if len(found) > 1:
                 raise precondition_failed(f"ifNoneExist matched {len(found)} resources.")
             if found:
@@ -366,7 +382,7 @@ def _resolve_identity(
         if len(e.path) == 2:
             identity = f"{e.res_type}/{e.path[1]}"
         elif len(e.path) == 1 and e.query and e.method != "PATCH":
-            found = match_ids(store, conn, e.res_type, e.query, 2)
+            found = match_ids(store, conn, e.res_type, e.query, 2, access=access)
             if len(found) > 1:
                 raise precondition_failed(
                     f"The conditional {e.method} matched {len(found)} resources."
@@ -397,7 +413,7 @@ def _resolve_identity(
     return None
 
 
-def _batch(store: Store, raw_entries: list, prefer: str) -> dict:
+def _batch(store: Store, raw_entries: list, prefer: str, access: Access | None) -> dict:
     out = []
     for i, raw in enumerate(raw_entries):
         try:
@@ -405,7 +421,7 @@ def _batch(store: Store, raw_entries: list, prefer: str) -> dict:
                 raise bad_request("Each Bundle entry must be an object.")
             e = _Entry(i, raw)
             with store.write() as conn:
-                out.append(_run_entry(store, e, conn, prefer))
+                out.append(_run_entry(store, e, conn, prefer, access))
         except FhirError as err:
             out.append(
                 {

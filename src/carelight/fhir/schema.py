@@ -181,8 +181,8 @@ care_relationship = Table(
     Column("patient_id", String(64), nullable=False),
     Column("org", String(128), nullable=False),  # "Organization/<id>" or "ods:<code>"
     Column("kind", String(16), nullable=False),
-    Column("start", Double),
-    Column("end", Double),
+    Column("period_start", Double),
+    Column("period_end", Double),
     Index("ix_care_relationship_patient", "patient_id", "org"),
     Index("ix_care_relationship_org", "org", "patient_id"),
     Index("ix_care_relationship_res", "res_pk"),

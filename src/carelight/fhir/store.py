@@ -26,7 +26,7 @@ from typing import Any
 
 import jsonpatch
 import orjson
-from sqlalchemy import Connection, Engine, delete, false, insert, select, update
+from sqlalchemy import Connection, Engine, delete, false, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from carelight.fhir import schema
@@ -43,6 +43,7 @@ from carelight.fhir.errors import (
 from carelight.fhir.extract import extract_rows
 from carelight.fhir.relationships import care_relationships, person_keys
 from carelight.fhir.resource_types import SUPPORTED
+from carelight.fhir.scope import Access, condition_of
 from carelight.fhir.validation import validate_resource
 
 R = schema.resource
@@ -67,6 +68,7 @@ class StoredResource:
     deleted: bool
     content: str | None  # JSON text with meta; None for a deletion
     pk: int | None = None
+    source: str | None = None  # meta.source: the system that wrote it (kept after a delete)
 
     @property
     def etag(self) -> str:
@@ -144,7 +146,7 @@ class Store:
         self.dialect = engine.dialect.name
         mark = "?" if self.dialect == "sqlite" else "%s"
         self._read_sql = (
-            "SELECT pk, version_id, last_updated, deleted, content FROM resource "
+            "SELECT pk, version_id, last_updated, deleted, content, source FROM resource "
             f"WHERE res_type = {mark} AND res_id = {mark}"
         )
 
@@ -163,21 +165,47 @@ class Store:
             yield conn
 
     # -- read ----------------------------------------------------------------------------
-    def read(self, res_type: str, res_id: str, conn: Connection | None = None) -> StoredResource:
+    def read(
+        self,
+        res_type: str,
+        res_id: str,
+        conn: Connection | None = None,
+        access: Access | None = None,
+    ) -> StoredResource:
         check_type(res_type)
         if conn is None:
             with self.engine.connect() as c:
-                row = self._current(c, res_type, res_id)
-        else:
-            row = self._current(conn, res_type, res_id)
+                return self.read(res_type, res_id, c, access)
+        row = self._current(conn, res_type, res_id)
         if row is None:
             raise not_found(f"{res_type}/{res_id} is not known.")
+        if access is not None:
+            self._check_visible(conn, row, access)
         if row.deleted:
             raise gone(f"{res_type}/{res_id} was deleted.")
         return row
 
+    @staticmethod
+    def _check_visible(conn: Connection, row: StoredResource, access: Access) -> None:
+        """Raise the access policy's refusal unless the caller may see this resource."""
+        what = f"{row.res_type}/{row.res_id}"
+        if row.deleted:
+            if not access.may_see_deleted(row):
+                raise access.refused(what)
+            return
+        cond = access.condition(R)
+        if cond is None:
+            return
+        if conn.execute(select(R.c.pk).where(R.c.pk == row.pk, cond)).first() is None:
+            raise access.refused(what)
+
     def vread(
-        self, res_type: str, res_id: str, version_id: str, conn: Connection | None = None
+        self,
+        res_type: str,
+        res_id: str,
+        version_id: str,
+        conn: Connection | None = None,
+        access: Access | None = None,
     ) -> StoredResource:
         check_type(res_type)
         try:
@@ -186,7 +214,13 @@ class Store:
             raise not_found(f"{res_type}/{res_id} has no version '{version_id}'.") from exc
         if conn is None:
             with self.engine.connect() as c:
-                return self.vread(res_type, res_id, version_id, conn=c)
+                return self.vread(res_type, res_id, version_id, conn=c, access=access)
+        if access is not None:
+            # Versions are as visible as the resource is now.
+            current = self._current(conn, res_type, res_id)
+            if current is None:
+                raise not_found(f"{res_type}/{res_id} is not known.")
+            self._check_visible(conn, current, access)
         row = conn.execute(
             select(V.c.version_id, V.c.last_updated, V.c.deleted, V.c.content).where(
                 V.c.res_type == res_type, V.c.res_id == res_id, V.c.version_id == vid
@@ -208,16 +242,20 @@ class Store:
             row = conn.exec_driver_sql(self._read_sql, (res_type, res_id)).first()
             if row is None:
                 return None
-            return StoredResource(res_type, res_id, row[1], row[2], row[3], row[4], pk=row[0])
-        stmt = select(R.c.pk, R.c.version_id, R.c.last_updated, R.c.deleted, R.c.content).where(
-            R.c.res_type == res_type, R.c.res_id == res_id
-        )
+            return StoredResource(
+                res_type, res_id, row[1], row[2], row[3], row[4], pk=row[0], source=row[5]
+            )
+        stmt = select(
+            R.c.pk, R.c.version_id, R.c.last_updated, R.c.deleted, R.c.content, R.c.source
+        ).where(R.c.res_type == res_type, R.c.res_id == res_id)
         if for_update and self.dialect == "postgresql":
             stmt = stmt.with_for_update()
         row = conn.execute(stmt).first()
         if row is None:
             return None
-        return StoredResource(res_type, res_id, row[1], row[2], row[3], row[4], pk=row[0])
+        return StoredResource(
+            res_type, res_id, row[1], row[2], row[3], row[4], pk=row[0], source=row[5]
+        )
 
     # -- write ---------------------------------------------------------------------------
     def create(
@@ -228,27 +266,35 @@ class Store:
         source: str | None = None,
         conn: Connection | None = None,
         res_id: str | None = None,
+        access: Access | None = None,
     ) -> WriteOutcome:
         if conn is None:
             with self.write() as c:
                 return self.create(
-                    resource, if_none_exist=if_none_exist, source=source, conn=c, res_id=res_id
+                    resource,
+                    if_none_exist=if_none_exist,
+                    source=source,
+                    conn=c,
+                    res_id=res_id,
+                    access=access,
                 )
         validate_resource(resource, allow_urn=False)
         res_type = resource["resourceType"]
         if if_none_exist:
             from carelight.fhir.search.execute import match_ids, parse_query_string
 
-            found = match_ids(self, conn, res_type, parse_query_string(if_none_exist), limit=2)
+            found = match_ids(
+                self, conn, res_type, parse_query_string(if_none_exist), limit=2, access=access
+            )
             if len(found) > 1:
                 raise precondition_failed(
                     f"If-None-Exist matched {len(found)} {res_type} resources; it must match at most one."
                 )
             if found:
-                existing = self.read(res_type, found[0], conn=conn)
+                existing = self.read(res_type, found[0], conn=conn, access=access)
                 return WriteOutcome(existing, created=False, changed=False)
         new_id = res_id or str(uuid.uuid4())
-        stored = self._write(conn, res_type, new_id, resource, "POST", None, source)
+        stored = self._write(conn, res_type, new_id, resource, "POST", None, source, access)
         return WriteOutcome(stored, created=True)
 
     def update(
@@ -261,6 +307,7 @@ class Store:
         source: str | None = None,
         conn: Connection | None = None,
         method: str = "PUT",
+        access: Access | None = None,
     ) -> WriteOutcome:
         if conn is None:
             with self.write() as c:
@@ -272,6 +319,7 @@ class Store:
                     source=source,
                     conn=c,
                     method=method,
+                    access=access,
                 )
         check_type(res_type)
         validate_resource(resource, expected_type=res_type, allow_urn=False)
@@ -296,7 +344,7 @@ class Store:
                     f"{res_type}/{res_id} has {have}, not version {wanted} (If-Match): "
                     "someone else changed it; read it again and re-apply your change."
                 )
-        stored = self._write(conn, res_type, res_id, resource, method, current, source)
+        stored = self._write(conn, res_type, res_id, resource, method, current, source, access)
         return WriteOutcome(stored, created=current is None or current.deleted)
 
     def patch(
@@ -308,15 +356,22 @@ class Store:
         if_match: str | None = None,
         source: str | None = None,
         conn: Connection | None = None,
+        access: Access | None = None,
     ) -> WriteOutcome:
         if conn is None:
             with self.write() as c:
                 return self.patch(
-                    res_type, res_id, operations, if_match=if_match, source=source, conn=c
+                    res_type,
+                    res_id,
+                    operations,
+                    if_match=if_match,
+                    source=source,
+                    conn=c,
+                    access=access,
                 )
         if not isinstance(operations, list):
             raise bad_request("A JSON Patch body must be an array of operations.")
-        current = self.read(res_type, res_id, conn=conn)
+        current = self.read(res_type, res_id, conn=conn, access=access)
         try:
             patched = jsonpatch.JsonPatch(operations).apply(current.json())
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
@@ -338,17 +393,29 @@ class Store:
             source=source,
             conn=conn,
             method="PATCH",
+            access=access,
         )
 
-    def delete(self, res_type: str, res_id: str, *, conn: Connection | None = None) -> bool:
+    def delete(
+        self,
+        res_type: str,
+        res_id: str,
+        *,
+        conn: Connection | None = None,
+        access: Access | None = None,
+    ) -> bool:
         """Delete; history is kept. True if something was deleted now, False if already gone."""
         if conn is None:
             with self.write() as c:
-                return self.delete(res_type, res_id, conn=c)
+                return self.delete(res_type, res_id, conn=c, access=access)
         check_type(res_type)
         current = self._current(conn, res_type, res_id, for_update=True)
         if current is None:
             raise not_found(f"{res_type}/{res_id} is not known.")
+        if access is not None:
+            self._check_visible(conn, current, access)
+            if not current.deleted:
+                access.before_delete(current)
         if current.deleted:
             return False
         ts = now_instant()
@@ -357,7 +424,7 @@ class Store:
         conn.execute(
             update(R)
             .where(R.c.pk == current.pk)
-            .values(version_id=version, last_updated=ts, deleted=True, content=None, source=None)
+            .values(version_id=version, last_updated=ts, deleted=True, content=None)
         )
         conn.execute(
             insert(V).values(
@@ -367,6 +434,7 @@ class Store:
                 last_updated=ts,
                 method="DELETE",
                 deleted=True,
+                source=current.source,
                 content=None,
             )
         )
@@ -381,10 +449,18 @@ class Store:
         method: str,
         current: StoredResource | None,
         source: str | None,
+        access: Access | None = None,
     ) -> StoredResource:
         ts = now_instant()
         version = 1 if current is None else current.version_id + 1
+        if access is not None and source is None:
+            source = access.source
         content = self._with_meta(resource, res_id, version, ts, source)
+        rows = index_rows(content)
+        if access is not None:
+            if current is not None:
+                self._check_visible(conn, current, access)
+            access.before_write(content, current, rows)
         text = orjson.dumps(content).decode()
         meta_source = content["meta"].get("source")
         if current is None:
@@ -432,8 +508,8 @@ class Store:
                 content=text,
             )
         )
-        self._write_index(conn, pk, res_type, index_rows(content))
-        return StoredResource(res_type, res_id, version, ts, False, text, pk=pk)
+        self._write_index(conn, pk, res_type, rows)
+        return StoredResource(res_type, res_id, version, ts, False, text, pk=pk, source=meta_source)
 
     @staticmethod
     def _with_meta(
@@ -661,8 +737,12 @@ class Store:
         since: float | None = None,
         count: int = 50,
         offset: int = 0,
+        access: Access | None = None,
     ) -> tuple[list[dict], bool]:
-        """Versions newest first, as dicts; and whether more follow."""
+        """Versions newest first, as dicts; and whether more follow.
+
+        With ``access``, only versions of resources the caller may see now are listed.
+        """
         if res_type is not None:
             check_type(res_type)
         stmt = select(
@@ -680,15 +760,41 @@ class Store:
             stmt = stmt.where(V.c.res_id == res_id)
         if since is not None:
             stmt = stmt.where(V.c.last_updated >= since)
+        if access is not None:
+            # Deleted resources have no index rows left; the policy says whether the caller
+            # may see that they were deleted (their own), so those are listed by source.
+            live = condition_of(access, R)
+            if live is not None:
+                cur = R.alias("cur")
+                visible = select(R.c.pk).where(
+                    R.c.res_type == V.c.res_type, R.c.res_id == V.c.res_id, live
+                )
+                deleted_own = select(cur.c.pk).where(
+                    cur.c.res_type == V.c.res_type,
+                    cur.c.res_id == V.c.res_id,
+                    cur.c.deleted == true(),
+                    cur.c.source.is_not(None),
+                    cur.c.source == access.source,
+                )
+                stmt = stmt.where(or_(visible.exists(), deleted_own.exists()))
         stmt = stmt.order_by(V.c.last_updated.desc(), V.c.pk.desc()).limit(count + 1).offset(offset)
         with self.engine.connect() as conn:
-            if res_id is not None and self._current(conn, res_type, res_id) is None:
-                raise not_found(f"{res_type}/{res_id} is not known.")
+            if res_id is not None:
+                current = self._current(conn, res_type, res_id)
+                if current is None:
+                    raise not_found(f"{res_type}/{res_id} is not known.")
+                if access is not None:
+                    self._check_visible(conn, current, access)
             rows = conn.execute(stmt).all()
         return [row._asdict() for row in rows[:count]], len(rows) > count
 
     def _referenced_outside(
-        self, conn: Connection, patient_id: str, since: float | None, types: Sequence[str] | None
+        self,
+        conn: Connection,
+        patient_id: str,
+        since: float | None,
+        types: Sequence[str] | None,
+        access: Access | None = None,
     ) -> list[StoredResource]:
         C, ref = schema.compartment, schema.sp_reference
         members = set(
@@ -718,6 +824,8 @@ class Store:
         ).where(schema.keys_condition(sorted(targets)), R.c.deleted == false())
         if since is not None:
             stmt = stmt.where(R.c.last_updated >= since)
+        if (cond := condition_of(access, R)) is not None:
+            stmt = stmt.where(cond)
         rows = conn.execute(stmt.order_by(R.c.pk)).all()
         return [StoredResource(r[1], r[2], r[3], r[4], False, r[5], pk=r[0]) for r in rows]
 
@@ -730,11 +838,16 @@ class Store:
         types: Sequence[str] | None = None,
         count: int = 1000,
         offset: int = 0,
+        access: Access | None = None,
     ) -> tuple[list[StoredResource], bool]:
-        """The patient, every resource in their compartment, and what those refer to."""
+        """The patient, every resource in their compartment, and what those refer to.
+
+        With ``access``: refused unless the caller may see the Patient, and filtered to what
+        the caller may see.
+        """
         C = schema.compartment
         with self.engine.connect() as conn:
-            self.read("Patient", patient_id, conn=conn)
+            self.read("Patient", patient_id, conn=conn, access=access)
             stmt = (
                 select(
                     R.c.pk, R.c.res_type, R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content
@@ -746,6 +859,8 @@ class Store:
                 stmt = stmt.where(R.c.last_updated >= since)
             if types:
                 stmt = stmt.where(R.c.res_type.in_(list(types)))
+            if (cond := condition_of(access, R)) is not None:
+                stmt = stmt.where(cond)
             stmt = stmt.order_by(R.c.pk).limit(count + 1).offset(offset)
             rows = conn.execute(stmt).all()
             more = len(rows) > count
@@ -754,7 +869,7 @@ class Store:
             if offset == 0:
                 # Resources the record refers to but that are nobody's compartment members
                 # (practitioners, organisations, locations) come once, on the first page.
-                found += self._referenced_outside(conn, patient_id, since, types)
+                found += self._referenced_outside(conn, patient_id, since, types, access)
         return found, more
 
 
@@ -773,7 +888,7 @@ _INDEX_COLUMNS = (
     (schema.sp_reference, ("param", "target_type", "target_id", "url")),
     (schema.sp_uri, ("param", "value")),
     (schema.compartment, ("patient_id",)),
-    (schema.care_relationship, ("patient_id", "org", "kind", "start", "end")),
+    (schema.care_relationship, ("patient_id", "org", "kind", "period_start", "period_end")),
     (schema.person_link, ("patient_id", "person")),
 )
 _NO_RES_TYPE = (schema.compartment, schema.care_relationship, schema.person_link)

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, and_, false, func, or_, select
 
 from carelight.fhir import schema
 from carelight.fhir.resource_types import SUPPORTED
+from carelight.fhir.scope import Access, condition_of
 from carelight.fhir.search.query import Include, SearchQuery, parse_search
 from carelight.fhir.search.sql import Compiler
 
@@ -53,7 +54,7 @@ def _rank(c) -> int:
     return _SELECTIVITY.get(c.param.type, 9)
 
 
-def _where(store: Store, q: SearchQuery) -> list:
+def _where(store: Store, q: SearchQuery, access: Access | None = None) -> list:
     anchors = [c for c in q.criteria if _anchors(c)]
     driver = min(anchors, key=_rank) if anchors else None
     type_column = R.c.res_type
@@ -62,11 +63,14 @@ def _where(store: Store, q: SearchQuery) -> list:
         # planner (`res_type || ''` cannot use an index) so it starts from that sub-query
         # instead of walking every resource of the type; PostgreSQL has statistics for this.
         type_column = R.c.res_type.concat("")
-    drive = Compiler(store.base_url)
-    probe = Compiler(store.base_url, probe=True)
-    return [type_column == q.resource_type, R.c.deleted == false()] + [
+    drive = Compiler(store.base_url, access=access)
+    probe = Compiler(store.base_url, probe=True, access=access)
+    where = [type_column == q.resource_type, R.c.deleted == false()] + [
         (drive if c is driver else probe).condition(c, R, q.resource_type) for c in q.criteria
     ]
+    if (cond := condition_of(access, R)) is not None:
+        where.append(cond)  # before counting and paging: totals never count the unseen
+    return where
 
 
 def _anchors(c) -> bool:
@@ -81,7 +85,12 @@ def _anchors(c) -> bool:
 
 
 def match_ids(
-    store: Store, conn: Connection, res_type: str, pairs: list[tuple[str, str]], limit: int
+    store: Store,
+    conn: Connection,
+    res_type: str,
+    pairs: list[tuple[str, str]],
+    limit: int,
+    access: Access | None = None,
 ) -> list[str]:
     """Ids of resources matching a query (for conditional create, update and delete)."""
     q = parse_search(res_type, pairs)
@@ -89,18 +98,23 @@ def match_ids(
         from carelight.fhir.errors import bad_request
 
         raise bad_request("A conditional request needs at least one search criterion.")
-    stmt = select(R.c.res_id).where(*_where(store, q)).order_by(R.c.pk).limit(limit)
+    stmt = select(R.c.res_id).where(*_where(store, q, access)).order_by(R.c.pk).limit(limit)
     return list(conn.execute(stmt).scalars())
 
 
-def run_search(store: Store, q: SearchQuery, conn: Connection | None = None) -> SearchResult:
-    """Run ``q``; on ``conn`` when given (a transaction that must see its own writes)."""
+def run_search(
+    store: Store, q: SearchQuery, conn: Connection | None = None, access: Access | None = None
+) -> SearchResult:
+    """Run ``q``; on ``conn`` when given (a transaction that must see its own writes).
+
+    With ``access``, matches, totals and includes hold only what the caller may see.
+    """
     if conn is None:
         with store.engine.connect() as c:
-            return run_search(store, q, c)
+            return run_search(store, q, c, access)
     from carelight.fhir.store import StoredResource
 
-    where = _where(store, q)
+    where = _where(store, q, access)
     compiler = Compiler(store.base_url)
     order = [compiler.sort_key(p, desc, R, q.resource_type) for p, desc in q.sort]
     result = SearchResult(matches=[])
@@ -127,12 +141,12 @@ def run_search(store: Store, q: SearchQuery, conn: Connection | None = None) -> 
         # The last page tells the exact total without a COUNT over the whole match set.
         result.total = q.offset + len(result.matches)
     if result.matches and (q.includes or q.revincludes):
-        result.included = _includes(conn, q, result.matches)
+        result.included = _includes(conn, q, result.matches, access)
     return result
 
 
 def _includes(
-    conn: Connection, q: SearchQuery, matches: list[StoredResource]
+    conn: Connection, q: SearchQuery, matches: list[StoredResource], access: Access | None
 ) -> list[StoredResource]:
     seen = {(m.res_type, m.res_id) for m in matches}
     frontier = list(matches)
@@ -141,10 +155,10 @@ def _includes(
         found: list[StoredResource] = []
         for inc in q.includes:
             if round_no == 0 or inc.iterate:
-                found += _forward(conn, inc, frontier, seen)
+                found += _forward(conn, inc, frontier, seen, access)
         for inc in q.revincludes:
             if round_no == 0 or inc.iterate:
-                found += _reverse(conn, inc, frontier, seen)
+                found += _reverse(conn, inc, frontier, seen, access)
         if not found:
             break
         included += found
@@ -174,7 +188,9 @@ def _fetch(conn: Connection, stmt, seen: set) -> list[StoredResource]:
 _COLUMNS = (R.c.pk, R.c.res_type, R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content)
 
 
-def _forward(conn: Connection, inc: Include, frontier: list, seen: set) -> list[StoredResource]:
+def _forward(
+    conn: Connection, inc: Include, frontier: list, seen: set, access: Access | None
+) -> list[StoredResource]:
     sources = [s.pk for s in frontier if inc.param is None or s.res_type == inc.source_type]
     if not sources:
         return []
@@ -196,15 +212,15 @@ def _forward(conn: Connection, inc: Include, frontier: list, seen: set) -> list[
     }
     if not targets:
         return []
-    stmt = (
-        select(*_COLUMNS)
-        .where(schema.keys_condition(sorted(targets)), R.c.deleted == false())
-        .order_by(R.c.pk)
-    )
-    return _fetch(conn, stmt, seen)
+    stmt = select(*_COLUMNS).where(schema.keys_condition(sorted(targets)), R.c.deleted == false())
+    if (cond := condition_of(access, R)) is not None:
+        stmt = stmt.where(cond)
+    return _fetch(conn, stmt.order_by(R.c.pk), seen)
 
 
-def _reverse(conn: Connection, inc: Include, frontier: list, seen: set) -> list[StoredResource]:
+def _reverse(
+    conn: Connection, inc: Include, frontier: list, seen: set, access: Access | None
+) -> list[StoredResource]:
     if inc.param is None:
         return []
     by_type: dict[str, list[str]] = {}
@@ -228,4 +244,6 @@ def _reverse(conn: Connection, inc: Include, frontier: list, seen: set) -> list[
         .order_by(R.c.pk)
         .limit(MAX_INCLUDED)
     )
+    if (cond := condition_of(access, R)) is not None:
+        stmt = stmt.where(cond)
     return _fetch(conn, stmt, seen)

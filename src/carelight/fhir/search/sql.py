@@ -16,6 +16,7 @@ from sqlalchemy.sql.expression import FromClause
 
 from carelight.fhir import schema
 from carelight.fhir.errors import bad_request
+from carelight.fhir.scope import Access, condition_of
 from carelight.fhir.search.query import Criterion
 from carelight.fhir.search.values import (
     DateRange,
@@ -65,8 +66,12 @@ def _like_escape(text: str) -> str:
 class Compiler:
     """Builds WHERE conditions for one resource table (or alias) ``r``."""
 
-    def __init__(self, base_url: str = "", *, probe: bool = False) -> None:
+    def __init__(
+        self, base_url: str = "", *, probe: bool = False, access: Access | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Chains and _has look at other resources: only at those the caller may see.
+        self.access = access
         # probe=False: criteria are `pk IN (sub-query)`, for the criterion that drives the
         # query. probe=True: correlated `EXISTS (… WHERE res_pk = resource.pk)`, an index probe
         # per candidate row, for the others: materialising a broad criterion (a date range
@@ -245,9 +250,13 @@ class Compiler:
                 ref.c.param == c.param.name,
                 ref.c.target_type == c.target_type,
                 target.c.deleted == false(),
-                Compiler(self.base_url).condition(c.chain, target, c.target_type),
+                Compiler(self.base_url, access=self.access).condition(
+                    c.chain, target, c.target_type
+                ),
             )
         )
+        if (cond := condition_of(self.access, target)) is not None:
+            sub = sub.where(cond)
         return self._member(r, ref, sub)
 
     def _has(self, c: Criterion, r: FromClause, resource_type: str) -> ColumnElement[bool]:
@@ -256,7 +265,7 @@ class Compiler:
         source = schema.resource.alias()
         # Probing: from each candidate, follow the references to it (index on target) and
         # probe the source's criterion; driving: list every target of matching sources.
-        inner = Compiler(self.base_url, probe=self.probe)
+        inner = Compiler(self.base_url, probe=self.probe, access=self.access)
         sub = (
             select(ref.c.target_id)
             .join(source, source.c.pk == ref.c.res_pk)
@@ -268,6 +277,8 @@ class Compiler:
                 inner.condition(c.has.criterion, source, c.has.source_type),
             )
         )
+        if (cond := condition_of(self.access, source)) is not None:
+            sub = sub.where(cond)
         if self.probe:
             return sub.where(ref.c.target_id == r.c.res_id).correlate(r).exists()
         return r.c.res_id.in_(sub.correlate(None))

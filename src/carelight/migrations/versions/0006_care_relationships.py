@@ -36,8 +36,8 @@ def upgrade() -> None:
         sa.Column("patient_id", sa.String(64), nullable=False),
         sa.Column("org", sa.String(128), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("start", Double),
-        sa.Column("end", Double),
+        sa.Column("period_start", Double),
+        sa.Column("period_end", Double),
     )
     op.create_index("ix_care_relationship_patient", "care_relationship", ["patient_id", "org"])
     op.create_index("ix_care_relationship_org", "care_relationship", ["org", "patient_id"])
@@ -82,7 +82,10 @@ def _backfill() -> None:
     )
     care = sa.table(
         "care_relationship",
-        *(sa.column(c) for c in ("res_pk", "patient_id", "org", "kind", "start", "end")),
+        *(
+            sa.column(c)
+            for c in ("res_pk", "patient_id", "org", "kind", "period_start", "period_end")
+        ),
     )
     person = sa.table("person_link", *(sa.column(c) for c in ("res_pk", "patient_id", "person")))
     last = 0
@@ -105,7 +108,7 @@ def _backfill() -> None:
             care_rows += [
                 dict(
                     zip(
-                        ("res_pk", "patient_id", "org", "kind", "start", "end"),
+                        ("res_pk", "patient_id", "org", "kind", "period_start", "period_end"),
                         (pk, *r),
                         strict=True,
                     )
