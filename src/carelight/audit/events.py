@@ -7,6 +7,7 @@ Never put patient data here beyond references: ``query`` holds parameter *names*
 from __future__ import annotations
 
 import base64
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ ACTIONS = frozenset(
         "delete",
         "export",
         "everything",
+        "transaction",  # a transaction Bundle (its entries are named as resources)
+        "batch",  # a batch Bundle
         "login",
         "login-failed",
         "logout",
@@ -94,6 +97,8 @@ _SHAPES: dict[str, tuple[dict, tuple[dict, ...], str]] = {
     "delete": (_REST, (_rest("delete"),), "D"),
     "export": (_EXPORT, (_rest("operation"),), "R"),  # DICOM Export reads data out
     "everything": (_REST, (_rest("operation"),), "E"),
+    "transaction": (_REST, (_rest("transaction"),), "E"),
+    "batch": (_REST, (_rest("batch"),), "E"),
     "login": (_AUTHENTICATION, (_LOGIN,), "E"),
     "login-failed": (_AUTHENTICATION, (_LOGIN,), "E"),
     "logout": (_AUTHENTICATION, (_LOGOUT,), "E"),
@@ -114,6 +119,20 @@ def _coding(system: str, code: str, display: str | None = None) -> dict:
     return out
 
 
+# Codings every entry shares are built once; they are only ever read (by orjson).
+_PAT = {"coding": [_coding(ROLE_CLASS, "PAT", "patient")]}
+_AUTHOR = {"coding": [_coding(PARTICIPATION, "AUT", "author (originator)")]}
+_RECIPIENT = {"coding": [_coding(PARTICIPATION, "IRCP", "information recipient")]}
+_PROVIDER = {"coding": [_coding(ROLE_CLASS, "PROV", "healthcare provider")]}
+_BREAK_GLASS = {"security": [_coding(ACT_CODE, "BTG", "break the glass")]}
+_SOURCE = {"observer": {"display": "Carelight"}, "type": [_coding(SOURCE_TYPE, "4")]}
+_PERSON, _SYSTEM_OBJECT = _coding(ENTITY_TYPE, "1"), _coding(ENTITY_TYPE, "2")
+_PATIENT_ROLE, _RESOURCE_ROLE = _coding(OBJECT_ROLE, "1"), _coding(OBJECT_ROLE, "4")
+_QUERY_ROLE = _coding(OBJECT_ROLE, "24")
+_ACTION_CODINGS = {action: _coding(CARELIGHT_ACTION, action) for action in ACTIONS}
+
+
+@functools.lru_cache(maxsize=64)
 def _purpose(code: str) -> dict:
     try:
         system = Purpose(code).system
@@ -122,32 +141,38 @@ def _purpose(code: str) -> dict:
     return {"coding": [_coding(system, code)]}
 
 
+@functools.lru_cache(maxsize=64)
+def _role(role: str) -> list[dict]:
+    return [{"coding": [_coding(CARELIGHT_ROLE, role)]}]
+
+
+@functools.lru_cache(maxsize=16)
+def _second(seconds: int) -> str:
+    y, mo, d, h, mi, s = time.gmtime(seconds)[:6]
+    return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"
+
+
 def _instant(epoch: float) -> str:
     """FHIR instant, UTC, to the millisecond: 2026-11-24T10:15:02.123Z."""
-    millis = round(epoch * 1000)
-    seconds, ms = divmod(millis, 1000)
-    y, mo, d, h, mi, s = time.gmtime(seconds)[:6]
-    return f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}.{ms:03d}Z"
+    seconds, ms = divmod(round(epoch * 1000), 1000)
+    return f"{_second(seconds)}.{ms:03d}Z"
 
 
 def _user_agent(event: AccessEvent, purposes: list[dict]) -> dict:
     p = event.principal
     if p is not None and p.role is Role.PATIENT:
         # A patient's account name is their NHS number: refer to the Patient instead.
-        agent_type = _coding(ROLE_CLASS, "PAT", "patient")
+        agent_type = _PAT
         who: dict = {"reference": f"Patient/{p.patient_id}"} if p.patient_id else {}
     else:
-        if event.action in _WRITES:
-            agent_type = _coding(PARTICIPATION, "AUT", "author (originator)")
-        else:
-            agent_type = _coding(PARTICIPATION, "IRCP", "information recipient")
+        agent_type = _AUTHOR if event.action in _WRITES else _RECIPIENT
         who = {"identifier": {"system": USERNAME_SYSTEM, "value": event.username}}
-    agent: dict = {"type": {"coding": [agent_type]}, "who": who, "requestor": True}
+    agent: dict = {"type": agent_type, "who": who, "requestor": True}
     if p is not None:
         if p.display and p.role is not Role.PATIENT:
             agent["name"] = p.display
             who["display"] = p.display
-        agent["role"] = [{"coding": [_coding(CARELIGHT_ROLE, str(p.role))]}]
+        agent["role"] = _role(str(p.role))
     if purposes:
         agent["purposeOfUse"] = purposes
     return agent
@@ -163,11 +188,7 @@ def _organization_agent(p: Principal) -> dict | None:
         who["identifier"] = {"system": ODS_CODE, "value": p.organization_code}
     if p.organization_name:
         who["display"] = p.organization_name
-    return {
-        "type": {"coding": [_coding(ROLE_CLASS, "PROV", "healthcare provider")]},
-        "who": who,
-        "requestor": False,
-    }
+    return {"type": _PROVIDER, "who": who, "requestor": False}
 
 
 def _unique(values: tuple[str, ...]) -> list[str]:
@@ -195,19 +216,21 @@ def audit_event(event: AccessEvent) -> dict:
     if event.action == "login-failed" and outcome == "0":
         outcome = "4"  # a failed sign-in is never a success, whatever the caller said
     break_glass = event.break_glass or event.action == "break-glass"
-    codes = _unique((event.purpose or "", "ETREAT" if break_glass else ""))
+    codes = [event.purpose] if event.purpose else []
+    if break_glass and "ETREAT" not in codes:
+        codes.append("ETREAT")
     purposes = [_purpose(code) for code in codes]
 
     resource: dict = {
         "resourceType": "AuditEvent",
         "type": event_type,
-        "subtype": [*subtypes, _coding(CARELIGHT_ACTION, event.action)],
+        "subtype": [*subtypes, _ACTION_CODINGS[event.action]],
         "action": action_code,
         "recorded": _instant(event.recorded),
         "outcome": outcome,
     }
     if break_glass:
-        resource["meta"] = {"security": [_coding(ACT_CODE, "BTG", "break the glass")]}
+        resource["meta"] = _BREAK_GLASS
     if purposes:
         resource["purposeOfEvent"] = purposes
     agents = [_user_agent(event, purposes)]
@@ -216,10 +239,7 @@ def audit_event(event: AccessEvent) -> dict:
         if organization:
             agents.append(organization)
     resource["agent"] = agents
-    resource["source"] = {
-        "observer": {"display": "Carelight"},
-        "type": [_coding(SOURCE_TYPE, "4", "Application Server")],
-    }
+    resource["source"] = _SOURCE
 
     patients = _unique(event.patients)
     reason_on_patient = bool(event.reason and break_glass and patients)
@@ -227,8 +247,8 @@ def audit_event(event: AccessEvent) -> dict:
     for patient_id in patients:
         entity = {
             "what": {"reference": f"Patient/{patient_id}"},
-            "type": _coding(ENTITY_TYPE, "1", "Person"),
-            "role": _coding(OBJECT_ROLE, "1", "Patient"),
+            "type": _PERSON,
+            "role": _PATIENT_ROLE,
         }
         if reason_on_patient:
             entity["detail"] = [{"type": "break-glass-reason", "valueString": event.reason}]
@@ -237,20 +257,11 @@ def audit_event(event: AccessEvent) -> dict:
         if reference.startswith("Patient/") and reference[8:] in patients:
             continue  # already there as the patient
         entities.append(
-            {
-                "what": {"reference": reference},
-                "type": _coding(ENTITY_TYPE, "2", "System Object"),
-                "role": _coding(OBJECT_ROLE, "4", "Domain Resource"),
-            }
+            {"what": {"reference": reference}, "type": _SYSTEM_OBJECT, "role": _RESOURCE_ROLE}
         )
     if event.query:
-        entities.append(
-            {
-                "type": _coding(ENTITY_TYPE, "2", "System Object"),
-                "role": _coding(OBJECT_ROLE, "24", "Query"),
-                "query": base64.b64encode(event.query.encode()).decode(),
-            }
-        )
+        query = base64.b64encode(event.query.encode()).decode()
+        entities.append({"type": _SYSTEM_OBJECT, "role": _QUERY_ROLE, "query": query})
     if entities:
         resource["entity"] = entities
     if event.reason and not reason_on_patient:

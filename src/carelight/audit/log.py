@@ -43,6 +43,20 @@ PG_APPEND_LOCK = 0x434C4155444954
 CHECKPOINT_INTERVAL = 10.0  # seconds: sign a new checkpoint at most this often
 
 
+_PG_INSERT = (
+    "WITH leaves AS (INSERT INTO audit_leaf (idx, entry) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bytea[])) "
+    "INSERT INTO audit_node (id, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+)
+_PG_INSERT_WITH_PATIENTS = (
+    "WITH leaves AS (INSERT INTO audit_leaf (idx, entry) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bytea[])), "
+    "nodes AS (INSERT INTO audit_node (id, hash) "
+    "SELECT * FROM unnest(%s::bigint[], %s::bytea[])) "
+    "INSERT INTO audit_patient (patient_id, idx) SELECT * FROM unnest(%s::text[], %s::bigint[])"
+)
+
+
 class LogError(ValueError):
     """A request the log cannot answer as asked (an index or size out of range)."""
 
@@ -114,19 +128,33 @@ class TransparencyLog:
                     frontier.append(leaf_hash(entry), hashes)
                     patient_rows.extend((p, idx) for p in dict.fromkeys(patients))
                 nodes = list(enumerate(hashes, stored_count(size)))
-                if len(leaves) == 1:  # the common case: executemany costs more for one row
-                    cur.execute(self._insert_leaf, leaves[0])
-                else:
-                    cur.executemany(self._insert_leaf, leaves)
-                cur.executemany(self._insert_node, nodes)
-                if patient_rows:
-                    cur.executemany(self._insert_patient, patient_rows)
-                conn.commit()
+                self._insert_and_commit(conn, cur, leaves, nodes, patient_rows)
             except BaseException:
                 self._abandon(conn)
                 raise
             self._frontier = frontier
         return list(range(size, size + len(items)))
+
+    def _insert_and_commit(self, conn: Any, cur: Any, leaves, nodes, patient_rows) -> None:
+        if self._sql.sqlite:
+            if len(leaves) == 1:  # the common case: executemany costs more for one row
+                cur.execute(self._insert_leaf, leaves[0])
+            else:
+                cur.executemany(self._insert_leaf, leaves)
+            cur.executemany(self._insert_node, nodes)
+            if patient_rows:
+                cur.executemany(self._insert_patient, patient_rows)
+            conn.commit()
+            return
+        # PostgreSQL: one statement for all three tables (a round trip costs more than the
+        # inserts), arrays unnested server-side.
+        sql = _PG_INSERT_WITH_PATIENTS if patient_rows else _PG_INSERT
+        params = [[i for i, _ in leaves], [e for _, e in leaves]]
+        params += [[i for i, _ in nodes], [h for _, h in nodes]]
+        if patient_rows:
+            params += [[p for p, _ in patient_rows], [i for _, i in patient_rows]]
+        cur.execute(sql, params)
+        conn.commit()
 
     def _writer_connection(self) -> Any:
         if self._writer is None:
@@ -137,9 +165,16 @@ class TransparencyLog:
         """Take the log's write lock for this transaction; return the committed tree size."""
         if self._sql.sqlite:
             cur.execute("BEGIN IMMEDIATE")
-        else:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (PG_APPEND_LOCK,))
-        cur.execute("SELECT coalesce(max(idx) + 1, 0) FROM audit_leaf")
+            cur.execute("SELECT coalesce(max(idx) + 1, 0) FROM audit_leaf")
+            return cur.fetchone()[0]
+        # Two statements, one round trip. Each statement takes its own snapshot (READ
+        # COMMITTED), so the size is read after the lock is granted and counts every entry
+        # an earlier holder committed.
+        cur.execute(
+            f"SELECT pg_advisory_xact_lock({PG_APPEND_LOCK}); "
+            "SELECT coalesce(max(idx) + 1, 0) FROM audit_leaf"
+        )
+        cur.nextset()
         return cur.fetchone()[0]
 
     def _frontier_at(self, cur: Any, size: int) -> Frontier:

@@ -6,15 +6,17 @@ is committed. Any failure at all raises :class:`AuditUnavailable`, so the caller
 data ("audit first, fail closed").
 
 Group commit: requests recorded at the same moment by different threads share one
-transaction. The first thread to arrive writes everything queued so far, the others wait for
-that commit; a lone request therefore pays for one small transaction and a busy server for far
-fewer transactions than requests.
+transaction. The first thread to arrive writes everything queued so far; those arriving
+meanwhile queue up, and when the write ends each is woken once, either with its result or,
+for the first of the next queue, to write the next transaction. A lone request pays for one
+small transaction; a busy server for far fewer transactions than requests.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 from sqlalchemy import Engine
@@ -32,12 +34,16 @@ class AuditUnavailable(RuntimeError):
 
 
 class _Pending:
-    __slots__ = ("error", "indices", "items")
+    """One caller's entries, and how the transaction that carried them ended."""
+
+    __slots__ = ("error", "indices", "items", "lead", "woken")
 
     def __init__(self, items: list[tuple[bytes, tuple[str, ...]]]) -> None:
         self.items = items
         self.indices: list[int] | None = None
         self.error: BaseException | None = None
+        self.lead = False  # woken to write the next transaction rather than with a result
+        self.woken = threading.Event()
 
 
 class Trail:
@@ -45,9 +51,10 @@ class Trail:
 
     def __init__(self, log_: TransparencyLog) -> None:
         self.log = log_
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._queue: list[_Pending] = []
-        self._writing = False
+        self._writing = False  # a leader is writing; newcomers queue for the next transaction
+        self._contended = False  # did the last transaction carry more than one request?
 
     def record(self, event: AccessEvent) -> int:
         """Append one event; return its leaf index. Raises AuditUnavailable on any failure."""
@@ -64,17 +71,14 @@ class Trail:
         return self._commit(_Pending(items))
 
     def _commit(self, mine: _Pending) -> list[int]:
-        with self._cond:
+        with self._lock:
             self._queue.append(mine)
-            while mine.indices is None and mine.error is None and self._writing:
-                self._cond.wait()
-            if mine.indices is None and mine.error is None:
-                batch, self._queue = self._queue, []
-                self._writing = True
-            else:
-                batch = []
-        if batch:
-            self._write(batch)
+            follower = self._writing
+            self._writing = True
+        if follower:
+            mine.woken.wait()  # with a result, or promoted to write the next transaction
+        if not follower or mine.lead:
+            self._lead()
         if mine.error is not None:
             raise AuditUnavailable(
                 "the transparency log could not record the access, so it was not allowed; "
@@ -83,11 +87,17 @@ class Trail:
         assert mine.indices is not None
         return mine.indices
 
-    def _write(self, batch: list[_Pending]) -> None:
-        """Leader: write every queued request in one transaction, then wake the others."""
+    def _lead(self) -> None:
+        """Write every queued request in one transaction, wake each, hand over to the next."""
+        if self._contended:
+            # Requests are arriving together: give those about to queue a moment (the GIL)
+            # to join this transaction. A lone request never waits here.
+            time.sleep(0)
+        with self._lock:
+            batch, self._queue = self._queue, []
+        self._contended = len(batch) > 1
         try:
-            items = [item for pending in batch for item in pending.items]
-            indices = self.log.append_many(items)
+            indices = self.log.append_many([item for p in batch for item in p.items])
             at = 0
             for pending in batch:
                 pending.indices = indices[at : at + len(pending.items)]
@@ -97,9 +107,14 @@ class Trail:
             for pending in batch:
                 pending.error = exc
         finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
+            with self._lock:
+                if self._queue:  # arrived while we wrote: the first of them leads next
+                    self._queue[0].lead = True
+                    self._queue[0].woken.set()
+                else:
+                    self._writing = False
+            for pending in batch:
+                pending.woken.set()
         if batch[0].indices is not None and self.log.checkpoint_due():
             self._checkpoint()
 
