@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 from carelight.access.accounts import Organization
 from carelight.audit.events import AccessEvent
@@ -73,7 +75,13 @@ def cli_env(home: Path, database_url: str | None = None) -> dict[str, str]:
 
 
 def load_with_cli(directory: Path, env: dict[str, str]) -> None:
-    from carelight.cli import app as cli
-
-    result = CliRunner().invoke(cli, ["load", str(directory), "--batch-size", "5000"], env=env)
-    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    """`carelight load DIR` as a user runs it (a process of its own, which also closes its
+    database connections when it ends)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "carelight.cli", "load", str(directory), "--batch-size", "5000"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
