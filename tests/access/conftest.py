@@ -53,13 +53,14 @@ def services(store, settings, accounts) -> AccessServices:
 
 @pytest.fixture
 def app(store, settings, services, trail):
-    """The real app with PrincipalMiddleware added and a /whoami route showing the principal."""
+    """The real app with PrincipalMiddleware, a recording trail and a /whoami route."""
     from carelight.server import create_app
 
     application = create_app(store=store, settings=settings)
     application.state.access = services
     application.state.trail = trail
-    application.add_middleware(PrincipalMiddleware)
+    if not any(m.cls is PrincipalMiddleware for m in application.user_middleware):
+        application.add_middleware(PrincipalMiddleware)  # until server.py adds it itself
 
     @application.get("/whoami")
     def whoami(request: Request):
