@@ -37,8 +37,7 @@ class HeaderSignIn:
 
 def make_client(store, settings, trail) -> TestClient:
     app = create_app(store=store, settings=settings)
-    if trail is not None:
-        app.state.trail = trail
+    app.state.trail = trail  # None: as if the log could not be opened
     app.user_middleware.append(Middleware(HeaderSignIn))  # last in the list runs innermost
     return TestClient(app)
 
