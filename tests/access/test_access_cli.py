@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from access_support import BASE_URL, cheap_hasher, cli_env
 from typer.testing import CliRunner
@@ -38,6 +40,11 @@ def verify(cli_home, token: str):
     return TokenService.from_settings(settings).verify(token)
 
 
+def leaves(cli_home) -> list[bytes]:
+    with sqlite3.connect(cli_home / "carelight.db") as db:
+        return [bytes(r[0]) for r in db.execute("SELECT entry FROM audit_leaf ORDER BY idx")]
+
+
 def accounts_in(cli_home) -> AccountStore:
     return AccountStore(open_store(f"sqlite:///{cli_home / 'carelight.db'}", BASE_URL).engine)
 
@@ -55,8 +62,11 @@ def test_seed_demo_then_a_token_for_the_gp(run, cli_home):
     again = run("users", "seed-demo")
     assert again.exit_code == 0 and "0 created, 16 already there" in again.output
 
+    logged = leaves(cli_home)
     issued = run("token", "--user", "gp")
     assert issued.exit_code == 0, issued.output
+    recorded = leaves(cli_home)[len(logged) :]  # the token is in the transparency log
+    assert len(recorded) == 1 and b'"gp"' in recorded[0] and b"Y99101" in recorded[0]
     token = issued.stdout.strip()
     assert issued.stdout == token + "\n"  # the token alone on stdout
     principal = verify(cli_home, token)
@@ -173,3 +183,19 @@ def test_set_password_and_register_an_app(cheap_hashing, run, cli_home):
     assert app.exit_code == 0, app.output
     bad = run("users", "add-app", "bad-app", "--redirect-uri", "http://my.example/cb")
     assert bad.exit_code == 1 and "cannot be a redirect URI" in bad.stderr
+
+
+def test_no_token_unless_the_log_records_it(cheap_hashing, run, monkeypatch):
+    run("users", "seed-demo")
+
+    class BrokenTrail:
+        def record(self, event):
+            raise OSError("disk full")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("carelight.audit.trail.open_trail", lambda engine, settings: BrokenTrail())
+    refused = run("token", "--user", "gp")
+    assert refused.exit_code == 1 and refused.stdout == ""
+    assert "could not record the token, so none was issued" in refused.stderr

@@ -203,10 +203,15 @@ def token(
     scope: str = typer.Option(None, "--scope", help="Scopes (space-separated; default: all)"),
     lifetime: int = typer.Option(3600, "--lifetime", min=60, help="Seconds until it expires"),
 ) -> None:
-    """Print a bearer token for an account (an operator's tool that reads the local database)."""
-    from carelight.access.tokens import TokenService
+    """Print a bearer token for an account (an operator's tool that reads the local database).
 
-    settings, _store, accounts = _open()
+    Like every token, it is recorded in the transparency log first; if that fails, no token.
+    """
+    from carelight.access.tokens import TokenService
+    from carelight.audit.events import AccessEvent
+    from carelight.audit.trail import open_trail
+
+    settings, store, accounts = _open()
     account = accounts.get(user)
     if account is None:
         _fail(
@@ -219,5 +224,13 @@ def token(
         granted = narrow(account.scopes, scope)
     except ScopeRefused as exc:
         _fail(str(exc))
-    tokens = TokenService.from_settings(settings)
-    typer.echo(tokens.issue(principal_for(account, granted), lifetime=lifetime))
+    principal = principal_for(account, granted)
+    issued = TokenService.from_settings(settings).issue(principal, lifetime=lifetime)
+    trail = open_trail(store.engine, settings)
+    try:
+        trail.record(AccessEvent("token", "success", account.username, principal))
+    except Exception as exc:
+        _fail(f"The transparency log could not record the token, so none was issued: {exc}")
+    finally:
+        trail.close()
+    typer.echo(issued)
