@@ -58,6 +58,9 @@ class RecordingTrail:
         self.events.append(event)
         return len(self.events) - 1
 
+    def close(self) -> None:
+        pass
+
     def actions(self) -> list[tuple[str, str, str]]:
         return [(e.action, e.outcome, e.username) for e in self.events]
 

@@ -58,6 +58,9 @@ def app(store, settings, services, trail):
 
     application = create_app(store=store, settings=settings)
     application.state.access = services
+    real_trail = getattr(application.state, "trail", None)
+    if real_trail is not None:
+        real_trail.close()  # replaced by the recording one
     application.state.trail = trail
     if not any(m.cls is PrincipalMiddleware for m in application.user_middleware):
         application.add_middleware(PrincipalMiddleware)  # until server.py adds it itself
