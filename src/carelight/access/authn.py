@@ -119,10 +119,9 @@ class PrincipalMiddleware:
             auth = "bearer"
         elif session is not None:
             services = access_services(scope["app"])
-            if services.blocking_reads_inline:
-                principal = services.sessions.principal(session)
-            else:
-                principal = await anyio.to_thread.run_sync(services.sessions.principal, session)
+            # In a worker thread: the look-up may also write (last_seen, once a minute), and
+            # a write can wait for SQLite's lock. Web pages are not the hot path; the API is.
+            principal = await anyio.to_thread.run_sync(services.sessions.principal, session)
             auth = "session" if principal is not None else None
         state["principal"] = principal
         state["auth"] = auth

@@ -36,12 +36,6 @@ class AccessServices:
             apps=OAuthApps(engine),
         )
 
-    @property
-    def blocking_reads_inline(self) -> bool:
-        """SQLite answers a primary-key look-up faster than a thread hand-off (as the store's
-        reads do); PostgreSQL's round trip belongs in the thread pool."""
-        return self.accounts.engine.dialect.name == "sqlite"
-
 
 def access_services(app) -> AccessServices:
     """The app's access services, made on first use."""
