@@ -37,7 +37,7 @@ class HeaderSignIn:
 
 def make_client(store, settings, trail) -> TestClient:
     app = create_app(store=store, settings=settings)
-    app.state.trail = trail  # None: as if the log could not be opened
+    app.state.trail = trail
     app.user_middleware.append(Middleware(HeaderSignIn))  # last in the list runs innermost
     return TestClient(app)
 
@@ -196,6 +196,12 @@ def test_fail_closed_when_the_log_cannot_record(client, filled):
     assert listing.status_code == 503 and b"Observation" not in listing.content
 
 
-def test_no_trail_no_log(store, settings):
-    with make_client(store, settings, None) as c:
-        assert c.get("/audit/checkpoint").status_code == 503
+def test_no_trail_no_log(client):
+    trail = client.app.state.trail
+    client.app.state.trail = None  # as if the log could not be opened
+    try:
+        response = client.get("/audit/checkpoint")
+    finally:
+        client.app.state.trail = trail
+    assert response.status_code == 503
+    assert "not available" in issue(response)

@@ -20,6 +20,7 @@ from carelight.audit.events import (
     AccessEvent,
     audit_event,
     entry_bytes,
+    entry_names_patients,
     patients_in_entry,
 )
 
@@ -155,3 +156,26 @@ def test_recorded_is_a_fhir_instant_in_milliseconds(epoch):
     recorded = audit_event(read_event(recorded=epoch))["recorded"]
     AuditEvent.model_validate({**audit_event(read_event()), "recorded": recorded})
     assert len(recorded) == 24 and recorded.endswith("Z")
+
+
+@given(
+    st.lists(st.from_regex(r"[A-Za-z0-9\-.]{1,12}", fullmatch=True), max_size=4),
+    st.booleans(),
+    st.sampled_from(sorted(ACTIONS)),
+)
+def test_the_fast_patient_check_agrees_with_parsing(patients, break_glass, action):
+    event = read_event(
+        action=action,
+        patients=tuple(patients),
+        resources=tuple(f"Patient/{p}x" for p in patients),  # look-alikes in another role
+        break_glass=break_glass,
+        reason="a reason with \"quotes\" and 'role'" if break_glass else None,
+    )
+    entry = entry_bytes(event)
+    about = patients_in_entry(entry)
+    assert about == list(dict.fromkeys(patients))
+    assert entry_names_patients(entry, about)
+    assert not entry_names_patients(entry, [*about, "someone-else"])
+    if about:
+        assert not entry_names_patients(entry, about[1:])
+        assert not entry_names_patients(entry, [f"{about[0]}x", *about[1:]])

@@ -9,6 +9,7 @@ itself an access and is recorded first; if that fails, nothing is returned.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 from collections.abc import Callable
 
@@ -24,6 +25,7 @@ from carelight.audit.trail import AuditUnavailable, Trail
 from carelight.fhir.errors import FhirError, bad_request, error
 
 router = APIRouter()
+log = logging.getLogger("carelight.audit")
 
 FHIR_JSON = "application/fhir+json"
 TEXT = "text/plain; charset=utf-8"
@@ -96,7 +98,11 @@ async def _in_thread(fn: Callable, *args):
 async def checkpoint(request: Request) -> Response:
     """The latest checkpoint: a C2SP tlog-checkpoint signed note (text/plain)."""
     trail = _trail(request)
-    cp = await run_in_threadpool(trail.log.latest_checkpoint)
+    try:
+        cp = await run_in_threadpool(trail.log.latest_checkpoint)
+    except Exception:
+        log.exception("transparency log: no checkpoint could be read or signed")
+        raise _unavailable() from None
     return Response(cp.note, media_type=TEXT, headers={"Cache-Control": "no-cache"})
 
 
