@@ -82,9 +82,10 @@ def verify(
     finally:
         engine.dispose()
 
-    checked = f"{report.entries:,} entries, {report.checkpoints:,} checkpoints"
+    checked = f"{_count(report.entries, 'entry', 'entries')}, "
+    checked += _count(report.checkpoints, "checkpoint", "checkpoints")
     if report.external:
-        checked += f" and {report.external:,} given checkpoint(s)"
+        checked += f" and {_count(report.external, 'given checkpoint', 'given checkpoints')}"
     if report.ok:
         root = base64.b64encode(report.root).decode()
         console.print(f"[green]The transparency log is intact[/green]: {checked}; root {root}")
@@ -99,6 +100,10 @@ def verify(
         console.print(f"  … and {len(report.problems) - 20} more problems")
     console.print(f"Checked {checked}.")
     raise typer.Exit(1)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
 
 
 @app.command()
