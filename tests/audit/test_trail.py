@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 from audit_support import read_event
@@ -213,3 +214,20 @@ def test_open_trail_makes_the_key_and_uses_the_origin(store, settings, monkeypat
         assert t.log.signer.vkey.startswith("health.example/carelight-log+")
     finally:
         t.close()
+
+
+def test_sqlite_wal_checkpoints_run_in_the_background_and_stop_on_close(store, trail, log):
+    trail.record(read_event())
+    workers = [t for t in threading.enumerate() if t.name == "carelight-audit-wal"]
+    if log.engine.dialect.name != "sqlite":
+        assert workers == []
+        return
+    assert len(workers) == 1 and workers[0].is_alive()
+    for n in range(1, 30):
+        trail.record(read_event(n=n))
+    started = time.monotonic()
+    trail.close()
+    assert time.monotonic() - started < 1
+    assert not workers[0].is_alive()
+    assert trail.record(read_event(n=30)) == 30  # a closed trail reopens what it needs
+    trail.close()

@@ -14,6 +14,7 @@ has appended meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -41,6 +42,8 @@ log = logging.getLogger("carelight.audit")
 # pg_advisory_xact_lock key for appends: "CLAUDIT" in ASCII, fixed so every process agrees.
 PG_APPEND_LOCK = 0x434C4155444954
 CHECKPOINT_INTERVAL = 10.0  # seconds: sign a new checkpoint at most this often
+WAL_BACKSTOP_PAGES = 4000  # the writer's own automatic WAL checkpoint (SQLite's default: 1000)
+WAL_CHECKPOINT_DELAY = 0.02  # seconds after an append before the background checkpoint
 
 
 _PG_INSERT = (
@@ -82,6 +85,52 @@ class _Dialect:
         return f"{column} = ANY(%s)", (list(values),)
 
 
+class _WalCheckpointer:
+    """Moves SQLite's WAL checkpoints (two fsyncs each) off the request path.
+
+    SQLite otherwise copies the WAL back into the database inside whichever commit crosses
+    1,000 pages, so every few hundred appends one request waits milliseconds. A thread with
+    its own connection runs PASSIVE checkpoints shortly after appends instead; they never
+    block readers or writers. The writer keeps a larger automatic checkpoint as a backstop,
+    which bounds the WAL under continuous load (when a passive checkpoint never catches up).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._pending = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="carelight-audit-wal", daemon=True)
+        self._thread.start()
+
+    def appended(self) -> None:
+        self._pending.set()
+
+    def _run(self) -> None:
+        conn = self._engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # only the explicit ones below
+            while not self._stopping:  # checked before each wait: a clear() may eat stop's set()
+                self._pending.wait()
+                if self._stopping:
+                    return
+                time.sleep(WAL_CHECKPOINT_DELAY)  # let a burst finish first
+                self._pending.clear()
+                try:
+                    cur.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except Exception:  # the next append tries again; the backstop still holds
+                    log.warning("transparency log: a background WAL checkpoint failed")
+        finally:
+            with contextlib.suppress(Exception):
+                conn.cursor().execute("PRAGMA wal_autocheckpoint=1000")
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._pending.set()
+        self._thread.join(timeout=5)
+
+
 class TransparencyLog:
     """An append-only Merkle tree log with signed checkpoints. Thread-safe; one per process."""
 
@@ -102,6 +151,7 @@ class TransparencyLog:
         self._insert_patient = f"INSERT INTO audit_patient (patient_id, idx) VALUES ({m}, {m})"
         self._write_lock = threading.Lock()
         self._writer: Any = None  # a pooled DBAPI connection kept for appends
+        self._wal: _WalCheckpointer | None = None  # SQLite only
         self._frontier: Frontier | None = None
         self._checkpoint_seen = 0.0  # the newest checkpoint time this process knows of
 
@@ -133,17 +183,22 @@ class TransparencyLog:
                 self._abandon(conn)
                 raise
             self._frontier = frontier
+            if self._wal is not None:
+                self._wal.appended()
         return list(range(size, size + len(items)))
 
     def _insert_and_commit(self, conn: Any, cur: Any, leaves, nodes, patient_rows) -> None:
         if self._sql.sqlite:
-            if len(leaves) == 1:  # the common case: executemany costs more for one row
-                cur.execute(self._insert_leaf, leaves[0])
-            else:
-                cur.executemany(self._insert_leaf, leaves)
-            cur.executemany(self._insert_node, nodes)
-            if patient_rows:
-                cur.executemany(self._insert_patient, patient_rows)
+            # One row each is the common case, and executemany costs more for one row.
+            for sql, rows in (
+                (self._insert_leaf, leaves),
+                (self._insert_node, nodes),
+                (self._insert_patient, patient_rows),
+            ):
+                if len(rows) == 1:
+                    cur.execute(sql, rows[0])
+                elif rows:
+                    cur.executemany(sql, rows)
             conn.commit()
             return
         # PostgreSQL: one statement for all three tables (a round trip costs more than the
@@ -158,7 +213,13 @@ class TransparencyLog:
 
     def _writer_connection(self) -> Any:
         if self._writer is None:
-            self._writer = self.engine.raw_connection()
+            conn = self.engine.raw_connection()
+            if self._sql.sqlite and self._wal is None:
+                self._wal = _WalCheckpointer(self.engine)
+            if self._wal is not None:
+                # Our WAL checkpoints run in the background; this is only the backstop.
+                conn.cursor().execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+            self._writer = conn
         return self._writer
 
     def _lock_and_size(self, cur: Any) -> int:
@@ -198,10 +259,15 @@ class TransparencyLog:
                 self._writer = None
 
     def close(self) -> None:
-        """Hand the writer connection back to the pool."""
+        """Stop the background checkpoints; hand the connections back to the pool."""
         with self._write_lock:
+            if self._wal is not None:
+                self._wal.stop()
+                self._wal = None
             if self._writer is not None:
                 try:
+                    if self._sql.sqlite:  # back to SQLite's default for the next user
+                        self._writer.cursor().execute("PRAGMA wal_autocheckpoint=1000")
                     self._writer.close()
                 finally:
                     self._writer = None

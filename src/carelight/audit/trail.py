@@ -43,7 +43,9 @@ class _Pending:
         self.indices: list[int] | None = None
         self.error: BaseException | None = None
         self.lead = False  # woken to write the next transaction rather than with a result
-        self.woken = threading.Event()
+        # Held until the writer wakes us: the cheapest one-shot signal CPython has.
+        self.woken = threading.Lock()
+        self.woken.acquire()
 
 
 class Trail:
@@ -76,7 +78,7 @@ class Trail:
             follower = self._writing
             self._writing = True
         if follower:
-            mine.woken.wait()  # with a result, or promoted to write the next transaction
+            mine.woken.acquire()  # with a result, or promoted to write the next transaction
         if not follower or mine.lead:
             self._lead()
         if mine.error is not None:
@@ -110,11 +112,12 @@ class Trail:
             with self._lock:
                 if self._queue:  # arrived while we wrote: the first of them leads next
                     self._queue[0].lead = True
-                    self._queue[0].woken.set()
+                    self._queue[0].woken.release()
                 else:
                     self._writing = False
             for pending in batch:
-                pending.woken.set()
+                if pending.woken.locked():
+                    pending.woken.release()
         if batch[0].indices is not None and self.log.checkpoint_due():
             self._checkpoint()
 
