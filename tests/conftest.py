@@ -47,6 +47,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from clients import bearer_token, source_client_principal
 from pgcluster import ExternalPostgres, PostgresCluster, PostgresError, find_server_binaries
 
 
@@ -173,5 +174,8 @@ def client(store, tmp_path):
     from carelight.server import create_app
 
     settings = Settings(home=tmp_path / "home", database_url="unused", base_url=TEST_BASE_URL)
-    with TestClient(create_app(store=store, settings=settings)) as c:
+    app = create_app(store=store, settings=settings)
+    with TestClient(app) as c:
+        c.headers["Authorization"] = f"Bearer {bearer_token(app, source_client_principal())}"
         yield c
+

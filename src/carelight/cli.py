@@ -204,6 +204,18 @@ def demo(
         marker.write_text(json.dumps(wanted))
     else:
         console.print("The demo population is already loaded.")
+    # The demo accounts (idempotent: an existing account is left as it is).
+    from carelight.access.accounts import AccountStore
+    from carelight.access.demo import seed_demo
+
+    store = _store()
+    seeded = seed_demo(AccountStore(store.engine), store)
+    store.engine.dispose()
+    console.print(
+        f"Demo accounts ready ({len(seeded)}): gp, nurse, socialworker, carehome, researcher, "
+        "checker1, checker2, dac, analyst, admin, source-gp, source-trust, source-council and "
+        "patients by NHS number; password carelight-demo (docs/access.md)."
+    )
     console.print(f"Serving Carelight on http://{host}:{port}/fhir (metadata: /fhir/metadata)")
     serve(host=host, port=port, workers=1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 
 import orjson
 from fastapi import FastAPI, Request
@@ -10,8 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carelight import __version__
+from carelight.access.authn import PrincipalMiddleware
+from carelight.access.gate import Gate
+from carelight.access.gate_api import router as gate_router
 from carelight.access.routes import router as access_router
 from carelight.audit.api import router as audit_router
+from carelight.audit.trail import open_trail
 from carelight.config import Settings
 from carelight.fhir.api import fhir_response, outcome_response, router
 from carelight.fhir.errors import FhirError, error
@@ -28,12 +33,27 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     if store is None:
         settings.ensure_home()
         store = open_store(settings.database_url, settings.base_url)
-    app = FastAPI(title="Carelight", version=__version__, docs_url="/docs", redoc_url=None)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        trail = getattr(app.state, "trail", None)
+        if trail is not None:
+            trail.close()  # the log's writer connection
+
+    app = FastAPI(
+        title="Carelight", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan
+    )
     app.state.store = store
     app.state.settings = settings
+    # The one gate and the transparency log it writes to (audit first, fail closed).
+    app.state.gate = Gate(store)
+    app.state.trail = open_trail(store.engine, settings)
+    app.add_middleware(PrincipalMiddleware)
     app.include_router(export_router, prefix="/fhir")  # first: /fhir/{type} would take /$export
-    app.include_router(router, prefix="/fhir")
+    # Before the FHIR router, whose /fhir/{type}/{id} would take /fhir/.well-known/…
     app.include_router(access_router)
+    app.include_router(router, prefix="/fhir")
+    app.include_router(gate_router)
     app.include_router(audit_router, prefix="/audit")
 
     @app.exception_handler(FhirError)

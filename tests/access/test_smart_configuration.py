@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -47,11 +46,6 @@ def test_smart_configuration_under_the_fhir_base_on_the_router(services):
         check_configuration(client.get("/fhir/.well-known/smart-configuration").json())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server.py includes the access router after the FHIR router, whose "
-    "/fhir/{type}/{id} takes this path; include it first (like the export router)",
-)
 def test_smart_configuration_under_the_fhir_base(web):
     response = web.get("/fhir/.well-known/smart-configuration")
     assert response.status_code == 200

@@ -198,11 +198,23 @@ def test_prefer_return_minimal(client):
 
 
 def test_meta_source_is_recorded_and_searchable(client):
-    src = "https://example.nhs.uk/gp-system"
-    created = create(client, patient(meta={"source": src}))
-    assert created["meta"]["source"] == src
-    found = client.get("/fhir/Patient", params={"_source": src}).json()
-    assert [e["resource"]["id"] for e in found["entry"]] == [created["id"]]
+    from clients import TEST_SOURCE
+
+    created = create(client, patient(meta={"source": TEST_SOURCE}))
+    assert created["meta"]["source"] == TEST_SOURCE
+    unsaid = create(client, patient())  # the writer's system is filled in
+    assert unsaid["meta"]["source"] == TEST_SOURCE
+    found = client.get("/fhir/Patient", params={"_source": TEST_SOURCE}).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [created["id"], unsaid["id"]]
+
+
+def test_a_source_system_may_not_write_as_another(client):
+    r = client.post(
+        "/fhir/Patient", json=patient(meta={"source": "https://example.nhs.uk/gp-system"})
+    )
+    assert r.status_code == 403
+    assert "meta.source" in r.json()["issue"][0]["diagnostics"]
+    assert client.get("/fhir/Patient").json()["total"] == 0
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])

@@ -201,8 +201,8 @@ def test_internal_error_is_500_and_leaks_nothing(client, monkeypatch):
         raise RuntimeError(f"database on fire while reading {secret}")
 
     monkeypatch.setattr(client.app.state.store, "read", explode)
-    with TestClient(client.app, raise_server_exceptions=False) as quiet:
-        r = quiet.get("/fhir/Patient/p1")
+    quiet = TestClient(client.app, raise_server_exceptions=False)
+    r = quiet.get("/fhir/Patient/p1", headers={"Authorization": client.headers["Authorization"]})
     assert r.status_code == 500
     assert r.headers["content-type"].startswith(FHIR)
     body = r.json()

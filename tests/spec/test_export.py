@@ -21,8 +21,10 @@ from carelight.fhir import schema
 from carelight.fhir.export.jobs import ExportJobs
 from carelight.fhir.export.spec import COMPARTMENT_TYPES, ExportSpec
 from carelight.fhir.store import instant_text
+from clients import TEST_SOURCE, bearer_token, source_client_principal
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
+OWNER = "source-test"  # the test client's account: only it may poll its jobs
 BASE = "http://testserver/fhir"
 
 
@@ -40,6 +42,7 @@ def client(store, tmp_path):
     app = create_app(store=store, settings=settings)
     app.state.export_jobs = ExportJobs(store, settings.home / "exports")
     with TestClient(app) as c:
+        c.headers["Authorization"] = f"Bearer {bearer_token(app, source_client_principal())}"
         yield c
     app.state.export_jobs.wait(timeout=60)
 
@@ -386,7 +389,7 @@ def _job_row(store, job_id: str, status: str, updated: float, **values) -> None:
                 id=job_id,
                 kind="system",
                 request_url=f"{BASE}/$export",
-                params="{}",
+                params='{"owner": "source-test"}',  # the test client's account
                 status=status,
                 created=updated,
                 updated=updated,
@@ -414,7 +417,7 @@ def test_a_job_whose_process_died_is_reported_failed(client, store):
 
 def test_a_failed_job_is_500_with_an_operation_outcome(client, store, two_patients):
     jobs = client.app.state.export_jobs
-    job = jobs.start(ExportSpec("group", COMPARTMENT_TYPES, group_id="gone"), f"{BASE}/x")
+    job = jobs.start(ExportSpec("group", COMPARTMENT_TYPES, group_id="gone", owner=OWNER), f"{BASE}/x")
     r = poll(client, f"{BASE}/$export-poll-status/{job}")
     assert r.status_code == 500
     issue = r.json()["issue"][0]
@@ -436,7 +439,7 @@ def test_too_many_running_exports_is_429(client, store, monkeypatch):
 
     monkeypatch.setattr(jobs_module, "write_export", blocked)
     jobs = client.app.state.export_jobs
-    spec = ExportSpec("system", ("Patient",))
+    spec = ExportSpec("system", ("Patient",), owner=OWNER)
     try:
         started = [jobs.start(spec, BASE) for _ in range(jobs_module.MAX_RUNNING)]
         r = client.get("/fhir/$export", headers=ASYNC)
@@ -465,8 +468,14 @@ def test_capability_statement_lists_export(client):
 def test_load_then_export_round_trips_to_the_same_resources(client, store):
     from carelight.examples import example_dir
 
+    def as_ours(line: str) -> str:
+        # Written by the test client's own system: a source system exports what it wrote.
+        res = orjson.loads(line)
+        res["meta"]["source"] = TEST_SOURCE
+        return orjson.dumps(res).decode()
+
     lines = [
-        (f"{path.name}:{n}", line)
+        (f"{path.name}:{n}", as_ours(line))
         for path in sorted(example_dir().rglob("*.ndjson"))
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
     ]

@@ -217,7 +217,7 @@ def test_national_data_opt_outs_are_a_few_percent(medium):
     assert within(len(chose), rate * eligible, eligible * rate * (1 - rate))
     for _, consent in medium.resources("Consent"):
         assert consent["provision"]["type"] == "deny"
-        assert consent["scope"]["coding"][0]["code"] == "research"
+        assert consent["scope"]["coding"][0]["code"] == "patient-privacy"
         purposes = {c["code"] for c in consent["provision"]["purpose"]}
         assert purposes == {"HRESCH", "HOPERAT"}
 

@@ -92,7 +92,8 @@ def list_command() -> None:
             " ".join(sorted(a.scopes)),
             "disabled" if a.disabled else "",
         )
-    out.print(table)
+    # Piped (not a terminal): never cut a username or code short to fit a guessed width.
+    (out if out.is_terminal else Console(width=240)).print(table)
 
 
 @users_app.command("add")

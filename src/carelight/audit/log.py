@@ -48,14 +48,14 @@ WAL_CHECKPOINT_DELAY = 0.02  # seconds after an append before the background che
 
 _PG_INSERT = (
     "WITH leaves AS (INSERT INTO audit_leaf (idx, entry) "
-    "SELECT * FROM unnest(%s::bigint[], %s::bytea[])) "
-    "INSERT INTO audit_node (id, hash) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+    "SELECT * FROM unnest(%s::bigint[], %b::bytea[])) "
+    "INSERT INTO audit_node (id, hash) SELECT * FROM unnest(%s::bigint[], %b::bytea[])"
 )
 _PG_INSERT_WITH_PATIENTS = (
     "WITH leaves AS (INSERT INTO audit_leaf (idx, entry) "
-    "SELECT * FROM unnest(%s::bigint[], %s::bytea[])), "
+    "SELECT * FROM unnest(%s::bigint[], %b::bytea[])), "
     "nodes AS (INSERT INTO audit_node (id, hash) "
-    "SELECT * FROM unnest(%s::bigint[], %s::bytea[])) "
+    "SELECT * FROM unnest(%s::bigint[], %b::bytea[])) "
     "INSERT INTO audit_patient (patient_id, idx) SELECT * FROM unnest(%s::text[], %s::bigint[])"
 )
 

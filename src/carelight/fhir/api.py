@@ -7,6 +7,7 @@ database work runs in the thread pool, never on the event loop.
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
@@ -14,9 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from carelight.access.http import guard, query_names
 from carelight.fhir import bundles
 from carelight.fhir.capability import capability_statement
 from carelight.fhir.errors import FhirError, bad_request, error
+from carelight.fhir.resource_types import SUPPORTED
 from carelight.fhir.search.execute import parse_query_string, run_search
 from carelight.fhir.search.query import parse_search
 from carelight.fhir.search.values import bounded_int, parse_date_range
@@ -120,10 +123,24 @@ def metadata_not_allowed(request: Request) -> Response:
 async def transaction_or_batch(request: Request) -> Response:
     body = await _json_body(request)
     store = get_store(request)
-    result = await run_in_threadpool(
-        bundles.process, store, body, request.headers.get("prefer", "")
-    )
+    kind = body.get("type") if isinstance(body, dict) else None
+    with guard(request, kind if kind in ("batch", "transaction") else "transaction") as g:
+        result = await run_in_threadpool(
+            bundles.process, store, body, request.headers.get("prefer", ""), g.ctx
+        )
+        g.done(_bundle_resources(result))
     return fhir_response(orjson.dumps(result))
+
+
+def _bundle_resources(result: dict) -> list[StoredResource]:
+    """What a batch or transaction response names (for the log): written and read resources."""
+    found = []
+    for entry in result.get("entry", []):
+        location = (entry.get("response") or {}).get("location")
+        if location and location.count("/") >= 1:
+            res_type, res_id = location.split("/")[:2]
+            found.append(StoredResource(res_type, res_id, 0, 0.0, False, None))
+    return found
 
 
 @router.get("/_history")
@@ -165,9 +182,16 @@ async def create(request: Request, res_type: str) -> Response:
         )
     if isinstance(body, dict):
         body = {k: v for k, v in body.items() if k != "id"}  # server assigns ids on create
-    outcome = await run_in_threadpool(
-        store.create, body, if_none_exist=request.headers.get("if-none-exist")
-    )
+    with guard(request, "create", res_type) as g:
+        outcome = await run_in_threadpool(
+            partial(
+                store.create,
+                body,
+                if_none_exist=request.headers.get("if-none-exist"),
+                access=g.ctx,
+            )
+        )
+        g.done([outcome.stored])
     return _write_response(request, outcome, store.base_url, 201 if outcome.created else 200)
 
 
@@ -182,9 +206,11 @@ async def conditional_update(request: Request, res_type: str) -> Response:
         )
     body = await _json_body(request)
     store = get_store(request)
-    outcome = await run_in_threadpool(
-        bundles.conditional_update, store, res_type, pairs, body, None
-    )
+    with guard(request, "update", query_names(res_type, pairs)) as g:
+        outcome = await run_in_threadpool(
+            bundles.conditional_update, store, res_type, pairs, body, None, g.ctx
+        )
+        g.done([outcome.stored])
     return _write_response(request, outcome, store.base_url, 201 if outcome.created else 200)
 
 
@@ -197,7 +223,9 @@ def conditional_delete(request: Request, res_type: str) -> Response:
             "not-supported",
             f"DELETE /{res_type} needs search criteria (conditional delete) or an id.",
         )
-    bundles.conditional_delete(get_store(request), res_type, pairs, None)
+    with guard(request, "delete", query_names(res_type, pairs)) as g:
+        bundles.conditional_delete(get_store(request), res_type, pairs, None, g.ctx)
+        g.done()
     return fhir_response(None, 204)
 
 
@@ -218,7 +246,11 @@ def everything(request: Request, res_id: str) -> Response:
             offset = bounded_int(key, value, 0, None)
         elif key not in ("_format",):
             raise bad_request(f"$everything does not take the parameter '{key}'.")
-    found, more = store.everything(res_id, since=since, types=types, count=count, offset=offset)
+    with guard(request, "everything", query_names("Patient/$everything", pairs)) as g:
+        found, more = store.everything(
+            res_id, since=since, types=types, count=count, offset=offset, access=g.ctx
+        )
+        g.done(found)
     base = store.base_url
     self_url = f"{base}/Patient/{res_id}/$everything"
     links = [{"relation": "self", "url": _with_query(self_url, pairs)}]
@@ -245,14 +277,17 @@ def everything(request: Request, res_id: str) -> Response:
 @router.get("/{res_type}/{res_id}")
 async def read(request: Request, res_type: str, res_id: str) -> Response:
     store = get_store(request)
-    if store.dialect == "sqlite":
-        # A primary-key read from a local file takes tens of microseconds: cheaper to do on
-        # the event loop than to hand to the thread pool and back. A server engine waits
-        # on the network, so it goes to the pool.
-        stored = store.read(res_type, res_id)
-    else:
-        stored = await run_in_threadpool(store.read, res_type, res_id)
     pairs = _query_pairs(request)
+    with guard(request, "read", res_type) as g:
+        if store.dialect == "sqlite":
+            # A primary-key read from a local file takes tens of microseconds: cheaper to do on
+            # the event loop than to hand to the thread pool and back. A server engine waits
+            # on the network, so it goes to the pool.
+            stored = store.read(res_type, res_id, access=g.ctx)
+            g.done([stored])
+        else:
+            stored = await run_in_threadpool(partial(store.read, res_type, res_id, access=g.ctx))
+            await run_in_threadpool(g.done, [stored])
     headers = _resource_headers(stored)
     _check_format(pairs, request)
     if pairs:
@@ -268,9 +303,18 @@ async def read(request: Request, res_type: str, res_id: str) -> Response:
 async def update(request: Request, res_type: str, res_id: str) -> Response:
     body = await _json_body(request)
     store = get_store(request)
-    outcome = await run_in_threadpool(
-        store.update, res_type, res_id, body, if_match=request.headers.get("if-match")
-    )
+    with guard(request, "update", res_type) as g:
+        outcome = await run_in_threadpool(
+            partial(
+                store.update,
+                res_type,
+                res_id,
+                body,
+                if_match=request.headers.get("if-match"),
+                access=g.ctx,
+            )
+        )
+        g.done([outcome.stored])
     return _write_response(request, outcome, store.base_url, 201 if outcome.created else 200)
 
 
@@ -278,15 +322,29 @@ async def update(request: Request, res_type: str, res_id: str) -> Response:
 async def patch(request: Request, res_type: str, res_id: str) -> Response:
     body = await _json_body(request, PATCH_TYPES + JSON_TYPES)
     store = get_store(request)
-    outcome = await run_in_threadpool(
-        store.patch, res_type, res_id, body, if_match=request.headers.get("if-match")
-    )
+    with guard(request, "patch", res_type) as g:
+        outcome = await run_in_threadpool(
+            partial(
+                store.patch,
+                res_type,
+                res_id,
+                body,
+                if_match=request.headers.get("if-match"),
+                access=g.ctx,
+            )
+        )
+        g.done([outcome.stored])
     return _write_response(request, outcome, store.base_url, 200)
 
 
 @router.delete("/{res_type}/{res_id}")
 def delete(request: Request, res_type: str, res_id: str) -> Response:
-    get_store(request).delete(res_type, res_id)
+    store = get_store(request)
+    with guard(request, "delete", res_type) as g:
+        gone_now = StoredResource(res_type, res_id, 0, 0.0, True, None)
+        patients = g.patients([gone_now]) if res_type in SUPPORTED else []  # before the delete
+        store.delete(res_type, res_id, access=g.ctx)
+        g.done([gone_now], patients=patients)
     return fhir_response(None, 204)
 
 
@@ -297,7 +355,9 @@ def instance_history(request: Request, res_type: str, res_id: str) -> Response:
 
 @router.get("/{res_type}/{res_id}/_history/{version_id}")
 def vread(request: Request, res_type: str, res_id: str, version_id: str) -> Response:
-    stored = get_store(request).vread(res_type, res_id, version_id)
+    with guard(request, "read", f"{res_type}/_history") as g:
+        stored = get_store(request).vread(res_type, res_id, version_id, access=g.ctx)
+        g.done([stored])
     return fhir_response(stored.content, 200, _resource_headers(stored))
 
 
@@ -338,7 +398,9 @@ def _search(request: Request, res_type: str, pairs: list[tuple[str, str]]) -> Re
     _check_format(pairs, request)
     check_type(res_type)
     q = parse_search(res_type, pairs)
-    result = run_search(store, q)
+    with guard(request, "search", query_names(res_type, pairs)) as g:
+        result = run_search(store, q, access=g.ctx)
+        g.done([*result.matches, *result.included])
     base = store.base_url
     self_url = f"{base}/{res_type}"
     links = [{"relation": "self", "url": _with_query(self_url, pairs)}]
@@ -380,7 +442,15 @@ def _history(request: Request, res_type: str | None, res_id: str | None) -> Resp
             offset = bounded_int(key, value, 0, None)
         elif key not in ("_format",):
             raise bad_request(f"History does not take the parameter '{key}'.")
-    rows, more = store.history(res_type, res_id, since=since, count=count, offset=offset)
+    what = "/".join(p for p in (res_type, res_id) if p)
+    with guard(request, "history", query_names(f"{what}/_history".lstrip("/"), pairs)) as g:
+        rows, more = store.history(
+            res_type, res_id, since=since, count=count, offset=offset, access=g.ctx
+        )
+        g.done(
+            StoredResource(r["res_type"], r["res_id"], r["version_id"], 0.0, r["deleted"], None)
+            for r in rows
+        )
     base = store.base_url
     path = "/".join(p for p in (base, res_type, res_id, "_history") if p)
     links = [{"relation": "self", "url": _with_query(path, pairs)}]

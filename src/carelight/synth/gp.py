@@ -557,7 +557,8 @@ class GpRecord:
         )
 
 
-OPT_OUT_SCOPE = hl7("consentscope", "research", "Research").concept
+# Issue 4: the national data opt-out is a privacy consent (scope patient-privacy).
+OPT_OUT_SCOPE = hl7("consentscope", "patient-privacy", "Privacy Consent").concept
 OPT_OUT_CATEGORY = [{"coding": [CARE["patient_consent"].coding], "text": "National data opt-out"}]
 OPT_OUT_POLICY = [{"uri": "https://digital.nhs.uk/services/national-data-opt-out"}]
 OPT_OUT_PROVISION = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -22,6 +23,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from carelight.access.http import gate_of, guard, principal_of, query_names
+from carelight.access.principal import Role
 from carelight.fhir.api import fhir_response
 from carelight.fhir.errors import bad_request, error, not_found
 from carelight.fhir.export.jobs import RETRY_AFTER, ExportJobs
@@ -99,12 +102,25 @@ def _kickoff(
         raise error(406, "not-supported", f"Cannot answer with {accept}; use {FHIR_JSON}.")
     spec = parse_kickoff(kind, pairs, group_id)
     store = request.app.state.store
-    if group_id is not None:
-        store.read("Group", group_id)  # 404 (or 410) now rather than a failed job later
-    base = store.base_url
-    path = request.url.path.split("/fhir", 1)[-1]
-    query = f"?{request.url.query}" if request.url.query else ""
-    job_id = jobs_of(request).start(spec, f"{base}{path}{query}")
+    with guard(request, "export", query_names(f"{kind}/$export", pairs)) as g:
+        principal = g.ctx.principal
+        if principal.role is not Role.SYSTEM:
+            raise error(
+                403,
+                "forbidden",
+                "Bulk export is for source systems (their own records). Professionals use the "
+                "shared care record; patients download their record from the patient app.",
+            )
+        # The export holds only what this system wrote, and only it may collect the files.
+        spec = replace(spec, source=principal.source, owner=principal.username)
+        if group_id is not None:
+            # 404, 410 or 403 now rather than a failed job later
+            store.read("Group", group_id, access=g.ctx)
+        base = store.base_url
+        path = request.url.path.split("/fhir", 1)[-1]
+        query = f"?{request.url.query}" if request.url.query else ""
+        job_id = jobs_of(request).start(spec, f"{base}{path}{query}")
+        g.done()
     return _outcome(
         202,
         "information",
@@ -132,7 +148,7 @@ async def _post_pairs(request: Request) -> list[tuple[str, str]]:
 # -- status -------------------------------------------------------------------------------
 @router.get("/$export-poll-status/{job_id}")
 def export_status(request: Request, job_id: str) -> Response:
-    job = jobs_of(request).get(job_id) if JOB_ID.match(job_id) else None
+    job = _own_job(request, job_id)
     if job is None:
         raise not_found(f"There is no export job '{job_id}'.")
     if job.stale:
@@ -153,7 +169,7 @@ def export_status(request: Request, job_id: str) -> Response:
 
 @router.delete("/$export-poll-status/{job_id}")
 def export_delete(request: Request, job_id: str) -> Response:
-    if not JOB_ID.match(job_id) or not jobs_of(request).delete(job_id):
+    if _own_job(request, job_id) is None or not jobs_of(request).delete(job_id):
         raise not_found(f"There is no export job '{job_id}'.")
     return _outcome(202, "information", "informational", "The export and its files are deleted.")
 
@@ -164,11 +180,22 @@ def export_file(request: Request, job_id: str, file_name: str) -> Response:
     jobs = jobs_of(request)
     # Both names are checked against strict patterns, so no path can leave the exports folder.
     if JOB_ID.match(job_id) and FILE_NAME.match(file_name):
-        job = jobs.get(job_id)
+        job = _own_job(request, job_id)
         path = jobs.job_dir(job_id) / file_name
         if job is not None and job.status == "completed" and path.is_file():
             return FileResponse(path, media_type=NDJSON)
     raise not_found(f"There is no export file '{job_id}/{file_name}'.")
+
+
+def _own_job(request: Request, job_id: str):
+    """The job if the caller started it; else None (a 404: others' jobs are not revealed)."""
+    principal = principal_of(request)
+    if principal is None:
+        gate_of(request).context(None)  # 401 with the sign-in hint
+    job = jobs_of(request).get(job_id) if JOB_ID.match(job_id) else None
+    if job is None or job.owner != principal.username:
+        return None
+    return job
 
 
 __all__ = ["jobs_of", "router"]

@@ -43,6 +43,11 @@ class JobState:
     manifest: str | None
     error: str | None
     updated: float
+    params: str = "{}"
+
+    @property
+    def owner(self) -> str | None:
+        return orjson.loads(self.params).get("owner")
 
     @property
     def stale(self) -> bool:
@@ -97,7 +102,13 @@ class ExportJobs:
         with self.store.read_conn() as conn:
             row = conn.execute(
                 select(
-                    J.c.id, J.c.status, J.c.progress, J.c.manifest, J.c.error, J.c.updated
+                    J.c.id,
+                    J.c.status,
+                    J.c.progress,
+                    J.c.manifest,
+                    J.c.error,
+                    J.c.updated,
+                    J.c.params,
                 ).where(J.c.id == job_id)
             ).first()
         return JobState(*row) if row else None

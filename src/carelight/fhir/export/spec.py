@@ -40,6 +40,8 @@ class ExportSpec:
     since: float | None = None  # epoch seconds: only resources last updated at or after
     group_id: str | None = None
     type_filters: tuple[tuple[str, str], ...] = ()  # (type, search query), as the client sent
+    source: str | None = None  # only resources this system wrote (meta.source); the gate's say
+    owner: str | None = None  # the account that started it: only it may poll and download
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self)).decode()

@@ -139,6 +139,8 @@ def _query(store: Store, spec: ExportSpec, res_type: str, column, members: list[
     """``column`` of the current, undeleted resources of one type that the export holds."""
     sqlite = store.dialect == "sqlite"
     where = [R.c.res_type == res_type, R.c.deleted == false()]
+    if spec.source is not None:
+        where.append(R.c.source == spec.source)
     if spec.since is not None:
         # On SQLite `+ 0` keeps the planner on the (res_type, deleted, pk) index: with the
         # lastUpdated index it would sort every row, content included, in memory.
