@@ -140,6 +140,13 @@ def bench_append(url: str | None, sequential: int, threaded: int, batched: int) 
             "mean_us": statistics.fmean(samples),
             "p99_us": percentile(samples, 99),
         }
+        signing = []
+        for e in events[:20]:  # sign a checkpoint over a grown tree (Ed25519 twice, a sync)
+            trail.record(e)
+            t = time.perf_counter()
+            trail.log.latest_checkpoint(force=True)
+            signing.append((time.perf_counter() - t) * 1000)
+        out["checkpoint_ms"] = percentile(signing, 50)
 
         threads = 8
         per_thread = threaded // threads
@@ -244,11 +251,14 @@ def bench_proofs(size: int, rebuild: bool, samples: int) -> dict:
     log, build_seconds = build_proof_log(size, rebuild)
     rng = random.Random(9162)
     try:
-        start = time.perf_counter()
-        root = log.root_hash(size)
-        root_ms = (time.perf_counter() - start) * 1000
-        for _ in range(50):  # warm the page cache a little, as a running server's would be
+        for _ in range(200):  # warm the page cache a little, as a running server's would be
             log.inclusion_proof(rng.randrange(size), size)
+        roots = []
+        for _ in range(21):
+            start = time.perf_counter()
+            root = log.root_hash(size)
+            roots.append((time.perf_counter() - start) * 1000)
+        root_ms = percentile(roots, 50)
         inclusion = []
         for _ in range(samples):
             index = rng.randrange(size)
@@ -264,10 +274,6 @@ def bench_proofs(size: int, rebuild: bool, samples: int) -> dict:
             t = time.perf_counter()
             log.consistency_proof(old, size)
             consistency.append((time.perf_counter() - t) * 1000)
-        start = time.perf_counter()
-        checkpoint = log.latest_checkpoint(force=True)
-        sign_ms = (time.perf_counter() - start) * 1000
-        assert checkpoint.tree_size == size
         db_bytes = (DATA_DIR / f"audit-proofs-{size}.db").stat().st_size
     finally:
         log.close()
@@ -281,7 +287,6 @@ def bench_proofs(size: int, rebuild: bool, samples: int) -> dict:
         "inclusion_p99_ms": percentile(inclusion, 99),
         "consistency_p50_ms": percentile(consistency, 50),
         "consistency_p99_ms": percentile(consistency, 99),
-        "checkpoint_ms": sign_ms,
         "samples": samples,
     }
 
@@ -385,11 +390,9 @@ def report(results: dict) -> None:
         f"p50 {proofs['consistency_p50_ms']:.3f} ms, p99 {proofs['consistency_p99_ms']:.3f} ms",
         "",
     )
-    table.add_row(
-        f"root / sign a checkpoint at {proofs['size']:,}",
-        f"{proofs['root_ms']:.2f} ms / {proofs['checkpoint_ms']:.2f} ms",
-        "",
-    )
+    table.add_row(f"root hash at {proofs['size']:,}", f"{proofs['root_ms']:.2f} ms", "")
+    for engine, append in results["append"].items():
+        table.add_row(f"{engine}: sign a checkpoint", f"{append['checkpoint_ms']:.2f} ms", "")
     ver = results["verify"]
     table.add_row(
         f"carelight audit verify, {ver['size']:,} entries",
