@@ -123,7 +123,7 @@ ENGINES = ("sqlite", "postgresql")
 _TABLES = (
     "sp_token", "sp_string", "sp_date", "sp_number", "sp_quantity", "sp_reference", "sp_uri",
     "compartment", "care_relationship", "person_link", "resource_version", "resource",
-    "export_job", "break_glass",
+    "export_job", "break_glass", "audit_leaf", "audit_node", "audit_patient", "audit_checkpoint",
 )  # fmt: skip
 TEST_BASE_URL = "http://testserver/fhir"
 
@@ -178,4 +178,3 @@ def client(store, tmp_path):
     with TestClient(app) as c:
         c.headers["Authorization"] = f"Bearer {bearer_token(app, source_client_principal())}"
         yield c
-

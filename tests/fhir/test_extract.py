@@ -6,6 +6,7 @@ import timeit
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -781,3 +782,49 @@ def test_extract_rows_is_extract_as_tuples():
     assert len(resources) > 50
     for resource in resources:
         assert extract_rows(resource) == _as_rows(extract(resource)), resource["resourceType"]
+
+
+def test_care_relationships_and_person_keys():
+    from carelight.fhir.relationships import care_relationships, person_keys
+
+    ods = {"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "G1"}}
+    pat = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9990000018"}],
+        "generalPractitioner": [ods, {"reference": "Organization/o2"}],
+        "managingOrganization": {"reference": "Organization/o3"},
+    }
+    assert care_relationships(pat) == [
+        ("p1", "ods:G1", "registration", None, None),
+        ("p1", "Organization/o2", "registration", None, None),
+    ]  # holding a record is no relationship
+    assert person_keys(pat) == [("p1", "nhs:9990000018")]
+    assert person_keys({"resourceType": "Patient", "id": "p2"}) == [("p2", "patient:p2")]
+    enc = {
+        "resourceType": "Encounter",
+        "status": "finished",
+        "subject": {"reference": "Patient/p1"},
+        "serviceProvider": {"reference": "Organization/t1"},
+        "period": {"start": "2024-01-01"},
+    }
+    [(pid, org, kind, start, end)] = care_relationships(enc)
+    assert (pid, org, kind) == ("p1", "Organization/t1", "encounter")
+    assert start == 1704067200.0 and end == pytest.approx(1704067200.0 + 86400, abs=0.01)
+    ongoing = care_relationships(enc | {"status": "in-progress"})
+    assert ongoing[0][4] is None  # open
+    team = {
+        "resourceType": "CareTeam",
+        "status": "active",
+        "subject": {"reference": "Patient/p1"},
+        "participant": [{"member": ods}, {"onBehalfOf": {"reference": "Organization/c1"}}],
+    }
+    assert {r[1] for r in care_relationships(team)} == {"ods:G1", "Organization/c1"}
+    assert care_relationships(team | {"subject": {"reference": "Group/g"}}) == []
+    referral = {
+        "resourceType": "ServiceRequest",
+        "status": "revoked",
+        "subject": {"reference": "Patient/p1"},
+        "performer": [{"reference": "Organization/c1"}],
+    }
+    assert care_relationships(referral) == []

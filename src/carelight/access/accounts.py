@@ -78,6 +78,7 @@ class SignInAttempt:
     username: str
     account: Account | None
     reason: str | None = None  # "unknown account", "wrong password", "disabled", "throttled"
+    patient_id: str | None = None  # a refused patient account's record, for the log
 
     @property
     def ok(self) -> bool:
@@ -290,12 +291,12 @@ class AccountStore:
         account = row_to_account(row)
         if row["locked_until"] is not None and self.clock() < row["locked_until"]:
             self._verify(self._dummy(), password)
-            return SignInAttempt(name, None, "throttled")
+            return SignInAttempt(name, None, "throttled", account.patient_id)
         if not self._verify(row["password_hash"], password):
             self._count_failure(name)
-            return SignInAttempt(name, None, "wrong password")
+            return SignInAttempt(name, None, "wrong password", account.patient_id)
         if account.disabled:
-            return SignInAttempt(name, None, "disabled")
+            return SignInAttempt(name, None, "disabled", account.patient_id)
         changes: dict = {}
         if row["failed_logins"] or row["locked_until"] is not None:
             changes.update(failed_logins=0, locked_until=None)

@@ -134,6 +134,15 @@ class Guarded:
             ),
         )
 
+    def require_record(self, patient_id: str) -> None:
+        """Refuse (403) unless the caller may see this person's record, not only who they are."""
+        assert self.ctx is not None
+        if self.ctx.principal.is_professional:
+            try:
+                gate_of(self.request).require_patients(self.ctx, [patient_id])
+            except FhirError:
+                raise self.ctx.refused(f"Patient/{patient_id}") from None
+
     def patients(self, stored: list[StoredResource]) -> list[str]:
         """Whose records these are: the Patients whose compartments hold them (now)."""
         direct = [s.res_id for s in stored if s.res_type == "Patient"]

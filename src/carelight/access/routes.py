@@ -205,7 +205,13 @@ async def in_thread(fn: Callable[..., Any], *args: Any) -> Any:
 
 def failed_event(attempt: SignInAttempt) -> AccessEvent:
     name = UNKNOWN if attempt.reason == "unknown account" else attempt.username
-    return AccessEvent("login-failed", "refused", name, reason=attempt.reason)
+    patients: tuple[str, ...] = ()
+    if attempt.patient_id:
+        # A patient's account name is their NHS number: log their record instead, and list
+        # the attempt among the entries about them (they see someone tried to sign in).
+        name = f"Patient/{attempt.patient_id}"
+        patients = (attempt.patient_id,)
+    return AccessEvent("login-failed", "refused", name, patients=patients, reason=attempt.reason)
 
 
 def secure(request: Request) -> bool:

@@ -247,6 +247,8 @@ def everything(request: Request, res_id: str) -> Response:
         elif key not in ("_format",):
             raise bad_request(f"$everything does not take the parameter '{key}'.")
     with guard(request, "everything", query_names("Patient/$everything", pairs)) as g:
+        # A person's whole record: demographics are open for tracing, the record is not.
+        g.require_record(res_id)
         found, more = store.everything(
             res_id, since=since, types=types, count=count, offset=offset, access=g.ctx
         )

@@ -9,7 +9,6 @@ the same transaction as its search index (``care_relationship``):
 resource           organisation                                 kind, period
 =================  ==========================================  ==============================
 Patient            generalPractitioner (an Organization)        ``registration``, open
-Patient            managingOrganization                         ``record``, open
 Encounter          serviceProvider                              ``encounter``, period
 EpisodeOfCare      managingOrganization                         ``episode``, period
 ServiceRequest     performer and requester (Organizations)      ``referral``, authoredOn
@@ -88,12 +87,11 @@ def care_relationships(resource: dict) -> list[Row]:
         pid = resource.get("id")
         if type(pid) is not str:
             return []
+        # Registration only: holding a record (managingOrganization) is not a relationship,
+        # or a trust would be related for ever to everyone it ever saw.
         gps = resource.get("generalPractitioner")
         gp_orgs = [org_key(g) for g in gps] if type(gps) is list else []
-        rows = _rows(pid, gp_orgs, "registration", None, None)
-        return rows + _rows(
-            pid, [org_key(resource.get("managingOrganization"))], "record", None, None
-        )
+        return _rows(pid, gp_orgs, "registration", None, None)
     if rt == "Encounter":
         status = resource.get("status")
         start, end = _period(resource.get("period"), open_end=status == "in-progress")
