@@ -33,6 +33,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     if store is None:
         settings.ensure_home()
         store = open_store(settings.database_url, settings.base_url)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield

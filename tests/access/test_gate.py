@@ -1,4 +1,4 @@
-"""The gate: role × purpose × endpoint, and every route someone might use to get past it.
+"""The gate: role x purpose x endpoint, and every route someone might use to get past it.
 
 A small fictional care system is loaded straight into the store (trusted code), then every
 request goes through the real app (middleware, tokens, gate, log) on SQLite and PostgreSQL.

@@ -417,7 +417,9 @@ def test_a_job_whose_process_died_is_reported_failed(client, store):
 
 def test_a_failed_job_is_500_with_an_operation_outcome(client, store, two_patients):
     jobs = client.app.state.export_jobs
-    job = jobs.start(ExportSpec("group", COMPARTMENT_TYPES, group_id="gone", owner=OWNER), f"{BASE}/x")
+    job = jobs.start(
+        ExportSpec("group", COMPARTMENT_TYPES, group_id="gone", owner=OWNER), f"{BASE}/x"
+    )
     r = poll(client, f"{BASE}/$export-poll-status/{job}")
     assert r.status_code == 500
     issue = r.json()["issue"][0]
