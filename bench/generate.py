@@ -1096,10 +1096,18 @@ class PatientSample:
     resources: tuple[tuple[str, str], ...]  # (type, id) of every resource in the compartment
 
 
-def sample_patients(plan: Plan, count: int, rng: random.Random) -> list[PatientSample]:
-    """Regenerate ``count`` distinct random patients of the plan, without the rest of the data."""
+def sample_patients(
+    plan: Plan, count: int, rng: random.Random, practice: int | None = None
+) -> list[PatientSample]:
+    """Regenerate ``count`` distinct random patients of the plan (of one practice, if given),
+    without the rest of the data."""
     directory = make_directory(plan)
-    indexes = rng.sample(range(plan.patients), min(count, plan.patients))
+    population = (
+        range(plan.patients)
+        if practice is None
+        else range(practice % plan.practices, plan.patients, plan.practices)
+    )
+    indexes = rng.sample(population, min(count, len(population)))
     samples = []
     for index in indexes:
         record = patient_record(plan, directory, index)

@@ -66,6 +66,7 @@ from bench.generate import (
     make_plan,
     sample_patients,
 )
+from carelight.access.gate import DIRECTORY_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / "bench" / ".data"
@@ -364,11 +365,16 @@ class Workload:
 
 
 def make_workload(plan: Plan, patients: int, reads: int, seed: int) -> Workload:
+    """Patients registered at the first practice, read by its GP (the gate decides)."""
     rng = random.Random(seed)
-    samples = sample_patients(plan, patients, rng)
+    samples = sample_patients(plan, patients, rng, practice=0)
     directory = make_directory(plan)
     pool = [pair for s in samples for pair in s.resources]
-    pool += [(r["resourceType"], r["id"]) for r in directory.resources()]
+    pool += [
+        (r["resourceType"], r["id"])
+        for r in directory.resources()
+        if r["resourceType"] in DIRECTORY_TYPES
+    ]
     chosen = rng.sample(pool, min(reads, len(pool)))
     return Workload(
         reads=[(f"/fhir/{kind}/{rid}", kind, rid) for kind, rid in chosen],
@@ -394,6 +400,32 @@ def make_workload(plan: Plan, patients: int, reads: int, seed: int) -> Workload:
 # --------------------------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------------------------
+
+
+# The reads go through the gate as the first practice's GP: the bearer token, once the
+# server's port (the token's audience) is known.
+BEARER: list[str] = []
+
+
+def gp_token(plan: Plan, port: int) -> str:
+    from carelight.access.principal import Principal, Role
+    from carelight.access.tokens import TokenService
+    from carelight.config import Settings
+
+    practice = make_directory(plan).practices[0]
+    settings = Settings(
+        home=DATA_DIR / "home",
+        database_url="unused",
+        base_url=f"http://127.0.0.1:{port}/fhir",
+    )
+    gp = Principal(
+        username="bench-gp",
+        role=Role.GP,
+        organization_id=practice["id"],
+        organization_code=practice["identifier"][0]["value"],
+        scopes=frozenset({"user/*.read"}),
+    )
+    return TokenService.from_settings(settings).issue(gp)
 
 
 def free_port() -> int:
@@ -475,16 +507,19 @@ def wait_until_ready(
 class Client:
     """One keep-alive HTTP/1.1 connection; reconnects if the server closes it."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, token: str | None = None) -> None:
         self.host, self.port = host, port
         self.conn = http.client.HTTPConnection(host, port, timeout=60)
+        self.headers = {"Accept": FHIR_JSON}
+        if token or BEARER:
+            self.headers["Authorization"] = f"Bearer {token or BEARER[0]}"
 
     def get(self, path: str) -> tuple[int, bytes, float]:
         """(status, body, milliseconds from sending the request to reading the whole body)."""
         for attempt in (1, 2):
             try:
                 started = time.perf_counter_ns()
-                self.conn.request("GET", path, headers={"Accept": FHIR_JSON})
+                self.conn.request("GET", path, headers=self.headers)
                 response = self.conn.getresponse()
                 body = response.read()
                 elapsed = (time.perf_counter_ns() - started) / 1e6
@@ -632,6 +667,7 @@ WRK_SCRIPT = """
 local paths = {}
 for line in io.lines(%(paths)s) do paths[#paths + 1] = line end
 wrk.headers["Accept"] = "application/fhir+json"
+wrk.headers["Authorization"] = %(authorization)s
 local threads = 0
 local counter = 0
 
@@ -695,7 +731,10 @@ def throughput_wrk(
         paths_file = Path(tmp) / "paths.txt"
         paths_file.write_text("\n".join(paths) + "\n")
         script = Path(tmp) / "reads.lua"
-        script.write_text(WRK_SCRIPT % {"paths": json.dumps(str(paths_file))})
+        authorization = json.dumps(f"Bearer {BEARER[0]}" if BEARER else "")
+        script.write_text(
+            WRK_SCRIPT % {"paths": json.dumps(str(paths_file)), "authorization": authorization}
+        )
         command = [
             wrk,
             f"-t{threads}",
@@ -725,10 +764,10 @@ def throughput_wrk(
 
 
 def _python_load_worker(
-    args: tuple[str, int, list[str], float, int],
+    args: tuple[str, int, list[str], float, int, str | None],
 ) -> tuple[int, int, list[float]]:
-    host, port, paths, seconds, offset = args
-    client = Client(host, port)
+    host, port, paths, seconds, offset, token = args
+    client = Client(host, port, token)
     count = errors = 0
     samples: list[float] = []
     deadline = time.perf_counter() + seconds
@@ -750,7 +789,8 @@ def _python_load_worker(
 def throughput_python(
     host: str, port: int, paths: Sequence[str], seconds: int, processes: int
 ) -> Throughput:
-    jobs = [(host, port, list(paths), float(seconds), k * 7919) for k in range(processes)]
+    token = BEARER[0] if BEARER else None
+    jobs = [(host, port, list(paths), float(seconds), k * 7919, token) for k in range(processes)]
     ctx = multiprocessing.get_context("spawn")
     started = time.perf_counter()
     with ctx.Pool(processes) as pool:
@@ -1008,6 +1048,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     log_path = DATA_DIR / "server.log"
     with running_server(url, args.workers, log_path) as (host, port):
+        BEARER[:] = [gp_token(plan, port)]
         console.print(
             f"Server up on {host}:{port} with {args.workers} worker(s); measuring latency "
             f"({n_reads:,} reads, {n_searches:,} searches, {n_everything} $everything)"
