@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fastapi import Request
 from rich.console import Console
 from rich.table import Table
 
@@ -43,8 +44,6 @@ console = Console()
 
 def bench_app():
     """The product's app plus one ungated read route, for comparison only."""
-    from fastapi import Request
-
     from carelight.fhir.api import fhir_response
     from carelight.server import create_app
 

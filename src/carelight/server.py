@@ -16,7 +16,7 @@ from carelight.access.gate import Gate
 from carelight.access.gate_api import router as gate_router
 from carelight.access.routes import router as access_router
 from carelight.audit.api import router as audit_router
-from carelight.audit.trail import open_trail
+from carelight.audit.trail import log_engine, open_trail
 from carelight.config import Settings
 from carelight.fhir.api import fhir_response, outcome_response, router
 from carelight.fhir.errors import FhirError, error
@@ -48,7 +48,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     app.state.settings = settings
     # The one gate and the transparency log it writes to (audit first, fail closed).
     app.state.gate = Gate(store)
-    app.state.trail = open_trail(store.engine, settings)
+    app.state.trail = open_trail(log_engine(settings, store.engine), settings)
     app.add_middleware(PrincipalMiddleware)
     app.include_router(export_router, prefix="/fhir")  # first: /fhir/{type} would take /$export
     # Before the FHIR router, whose /fhir/{type}/{id} would take /fhir/.well-known/…

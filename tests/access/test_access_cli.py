@@ -41,7 +41,10 @@ def verify(cli_home, token: str):
 
 
 def leaves(cli_home) -> list[bytes]:
-    with sqlite3.connect(cli_home / "carelight.db") as db:
+    """The transparency log's entries (beside a SQLite store, in its own audit.db)."""
+    if not (cli_home / "audit.db").exists():
+        return []
+    with sqlite3.connect(cli_home / "audit.db") as db:
         return [bytes(r[0]) for r in db.execute("SELECT entry FROM audit_leaf ORDER BY idx")]
 
 

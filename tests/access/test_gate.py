@@ -575,3 +575,34 @@ def test_scopes_are_a_ceiling(api):
     body = obs("G1", "A", 7)
     body.pop("meta")
     assert api.client.post("/fhir/Observation", headers=headers, json=body).status_code == 403
+
+
+@pytest.mark.parametrize("purpose", [None, "ETREAT"])
+def test_the_single_resource_check_agrees_with_the_search_condition(api, purpose):
+    """Reads use a compiled-once check; searches the SQLAlchemy condition: they must agree."""
+    from sqlalchemy import select
+
+    from carelight.fhir.schema import resource as R
+
+    app = api.client.app
+    store, gate = app.state.store, app.state.gate
+    if purpose:  # something to break the glass on, for each professional
+        reason = "Agreement test: checking both forms of the gate"
+        for who in ("gp", "nurse", "socialworker", "carehome"):
+            r = api.post(who, "/access/break-glass", {"patient": "Patient/T1-pC", "reason": reason})
+            assert r.status_code == 201
+    with store.engine.connect() as conn:
+        pks = list(conn.execute(select(R.c.pk)).scalars())
+        for name, principal in PEOPLE.items():
+            if principal.role not in (*WRITERS, Role.PATIENT, Role.SYSTEM):
+                continue
+            if purpose and principal.role not in WRITERS:
+                continue
+            ctx = gate.context(principal, purpose)
+            searched = set(conn.execute(select(R.c.pk).where(ctx.condition(R))).scalars())
+            checked = {pk for pk in pks if ctx.visible(conn, pk)}
+            assert checked == searched, name
+            assert searched, name  # everyone here sees something
+
+
+WRITERS = (Role.GP, Role.NURSE, Role.SOCIAL_WORKER, Role.CARE_HOME)

@@ -49,7 +49,11 @@ def entry_of(store, index: int) -> bytes:
 
 
 def verify(store, settings, *args: str):
-    env = {"CARELIGHT_HOME": str(settings.home), "CARELIGHT_DATABASE_URL": url_of(store)}
+    env = {
+        "CARELIGHT_HOME": str(settings.home),
+        "CARELIGHT_DATABASE_URL": url_of(store),
+        "CARELIGHT_AUDIT_DATABASE_URL": url_of(store),  # these tests keep the log beside the data
+    }
     return CliRunner().invoke(app, ["verify", *args], env=env)
 
 
@@ -233,6 +237,7 @@ def test_the_installed_command_exits_non_zero(built):
         **os.environ,
         "CARELIGHT_HOME": str(settings.home),
         "CARELIGHT_DATABASE_URL": url_of(store),
+        "CARELIGHT_AUDIT_DATABASE_URL": url_of(store),
     }
     command = [sys.executable, "-m", "carelight.cli", "audit", "verify"]
     ok = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)

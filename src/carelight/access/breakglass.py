@@ -94,6 +94,16 @@ def active_grants(engine, username: str, now: float | None = None) -> list[str]:
         )
 
 
+def has_active_grant(engine, username: str) -> bool:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(break_glass.c.id)
+            .where(break_glass.c.username == username, break_glass.c.expires > time.time())
+            .limit(1)
+        ).first()
+    return row is not None
+
+
 def list_grants(engine, organization_code: str | None = None, limit: int = 500) -> list[dict]:
     """Grants, newest first (for a privacy officer: one organisation's)."""
     stmt = select(break_glass).order_by(break_glass.c.created.desc()).limit(limit)

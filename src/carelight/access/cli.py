@@ -210,7 +210,7 @@ def token(
     """
     from carelight.access.tokens import TokenService
     from carelight.audit.events import AccessEvent
-    from carelight.audit.trail import open_trail
+    from carelight.audit.trail import log_engine, open_trail
 
     settings, store, accounts = _open()
     account = accounts.get(user)
@@ -227,7 +227,7 @@ def token(
         _fail(str(exc))
     principal = principal_for(account, granted)
     issued = TokenService.from_settings(settings).issue(principal, lifetime=lifetime)
-    trail = open_trail(store.engine, settings)
+    trail = open_trail(log_engine(settings, store.engine), settings)
     try:
         trail.record(AccessEvent("token", "success", account.username, principal))
     except Exception as exc:

@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, exists, false, literal, or_, select
+from sqlalchemy import and_, bindparam, exists, false, func, literal, literal_column, or_, select
 
 from carelight.access.principal import (
     NON_IDENTIFIABLE_ROLES,
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
     from carelight.fhir.store import Store, StoredResource
 
+R = schema.resource
 C = schema.compartment
 CR = schema.care_relationship
 PL = schema.person_link
@@ -89,6 +90,7 @@ WITHHELD_LABELS: dict[Role, tuple[str, ...]] = {
 
 PATIENT_APP_SOURCE = "urn:carelight:patient-access"  # meta.source of a patient's own Consent
 PRIVACY_SCOPE = ("http://terminology.hl7.org/CodeSystem/consentscope", "patient-privacy")
+_VISIBLE: dict[tuple, tuple[str, tuple | None, dict]] = {}  # compiled single-resource checks
 
 
 def relationship_window() -> float:
@@ -109,7 +111,28 @@ def forbidden(message: str) -> FhirError:
     return error(403, "forbidden", message)
 
 
-# -- person sets (SQL) ---------------------------------------------------------------------
+# -- the row condition (SQL) ----------------------------------------------------------------
+# Aliases made once: building them per request costs more than running the query.
+_C = C.alias("gate_c")  # the compartment row of a candidate resource
+_PA, _PB = PL.alias("gate_pa"), PL.alias("gate_pb")  # person look-up for relationships
+_GA, _GB = PL.alias("gate_ga"), PL.alias("gate_gb")  # person look-up for break-glass
+_MA, _MB = PL.alias("gate_ma"), PL.alias("gate_mb")  # person look-up for a patient's own
+_CR = CR.alias("gate_cr")
+_T = TOKEN.alias("gate_t")
+
+
+class _Bound:
+    """Makes the values of a condition bound parameters: anonymous ones carrying their value
+    (a condition used inside a search), or named ones filled in at execution (the compiled-once
+    single-resource check)."""
+
+    def __init__(self, named: bool) -> None:
+        self.named = named
+
+    def __call__(self, name: str, value: object):
+        return bindparam(name) if self.named else bindparam(None, value, unique=True)
+
+
 def same_person(patient_ids: list[str] | tuple[str, ...]):
     """Sub-query: every Patient id of the people these Patient ids belong to."""
     a, b = PL.alias(), PL.alias()
@@ -120,23 +143,6 @@ def same_person(patient_ids: list[str] | tuple[str, ...]):
     )
 
 
-def _related(patient_col, org_keys: list[str], since: float, now: float) -> ColumnElement:
-    """A relationship between the person holding ``patient_col`` and one of ``org_keys``."""
-    a, b, cr = PL.alias(), PL.alias(), CR.alias()
-    return exists(
-        select(cr.c.res_pk)
-        .select_from(
-            a.join(b, b.c.person == a.c.person).join(cr, cr.c.patient_id == b.c.patient_id)
-        )
-        .where(
-            a.c.patient_id == patient_col,
-            cr.c.org.in_(org_keys),
-            or_(cr.c.period_end.is_(None), cr.c.period_end >= since),
-            or_(cr.c.period_start.is_(None), cr.c.period_start <= now),
-        )
-    )
-
-
 @dataclass
 class AccessContext:
     """One request's principal, purpose and what follows from them (a ``fhir.scope.Access``)."""
@@ -144,8 +150,8 @@ class AccessContext:
     principal: Principal
     purpose: Purpose
     gate: Gate
-    grants: tuple[str, ...] = ()  # patients opened by this user's active break-glass
     now: float = field(default_factory=time.time)
+    seen: dict[int, list[str]] = field(default_factory=dict)  # pk -> compartment holders
 
     # -- what the data layer asks ----------------------------------------------------------
     @property
@@ -167,41 +173,129 @@ class AccessContext:
             keys.append(f"ods:{p.organization_code}")
         return keys
 
-    def patient_allowed(self, patient_col) -> ColumnElement:
-        """The Patient ids (a column) whose data this caller may see."""
+    def _values(self) -> dict:
+        orgs = [*self.org_keys(), "", ""]
+        return {
+            "gate_source": self.principal.source or "",
+            "gate_me": self.principal.patient_id or "",
+            "gate_org1": orgs[0],
+            "gate_org2": orgs[1],
+            "gate_since": self.now - relationship_window(),
+            "gate_now": self.now,
+            "gate_user": self.principal.username,
+        }
+
+    def patient_allowed(self, patient_col, bound: _Bound | None = None) -> ColumnElement:
+        """Whether the Patient id in ``patient_col`` is one whose data this caller may see."""
+        p = bound or _Bound(named=False)
+        v = self._values()
         role = self.principal.role
         if role is Role.PATIENT:
-            return patient_col.in_(same_person([self.principal.patient_id or ""]))
-        if role in PROFESSIONAL_ROLES:
-            since = self.now - relationship_window()
-            allowed = _related(patient_col, self.org_keys() or [""], since, self.now)
-            if self.grants:
-                allowed = or_(allowed, patient_col.in_(same_person(self.grants)))
-            return allowed
-        return false()
+            mine = (
+                select(_MB.c.patient_id)
+                .select_from(_MA.join(_MB, _MB.c.person == _MA.c.person))
+                .where(_MA.c.patient_id == p("gate_me", v["gate_me"]))
+            )
+            return patient_col.in_(mine)
+        if role not in PROFESSIONAL_ROLES:
+            return false()
+        allowed = exists(
+            select(_CR.c.res_pk)
+            .select_from(
+                _PA.join(_PB, _PB.c.person == _PA.c.person).join(
+                    _CR, _CR.c.patient_id == _PB.c.patient_id
+                )
+            )
+            .where(
+                _PA.c.patient_id == patient_col,
+                _CR.c.org.in_([p("gate_org1", v["gate_org1"]), p("gate_org2", v["gate_org2"])]),
+                or_(
+                    _CR.c.period_end.is_(None), _CR.c.period_end >= p("gate_since", v["gate_since"])
+                ),
+                or_(
+                    _CR.c.period_start.is_(None), _CR.c.period_start <= p("gate_now", v["gate_now"])
+                ),
+            )
+        )
+        if self.purpose is Purpose.ETREAT:
+            from carelight.access.breakglass import break_glass as BG
 
-    def condition(self, r: FromClause) -> ColumnElement[bool] | None:
+            granted = select(BG.c.patient_id).where(
+                BG.c.username == p("gate_user", v["gate_user"]),
+                BG.c.expires > p("gate_now", v["gate_now"]),
+            )
+            opened = (
+                select(_GB.c.patient_id)
+                .select_from(_GA.join(_GB, _GB.c.person == _GA.c.person))
+                .where(_GA.c.patient_id.in_(granted))
+            )
+            allowed = or_(allowed, patient_col.in_(opened))
+        return allowed
+
+    def condition(self, r: FromClause, bound: _Bound | None = None) -> ColumnElement[bool] | None:
+        p = bound or _Bound(named=False)
         role = self.principal.role
         if role is Role.SYSTEM:
-            return r.c.source == (self.principal.source or "")
+            return r.c.source == p("gate_source", self._values()["gate_source"])
         if role not in PROFESSIONAL_ROLES and role is not Role.PATIENT:
             return false()
-        c = C.alias()
         in_record = exists(
-            select(c.c.res_pk).where(c.c.res_pk == r.c.pk, self.patient_allowed(c.c.patient_id))
+            select(_C.c.res_pk).where(
+                _C.c.res_pk == r.c.pk, self.patient_allowed(_C.c.patient_id, p)
+            )
         )
         open_types = DIRECTORY_TYPES | ({"Patient"} if role in PROFESSIONAL_ROLES else set())
-        cond = or_(r.c.res_type.in_(sorted(open_types)), in_record)
+        cond = or_(
+            r.c.res_type.in_([literal_column(f"'{t}'") for t in sorted(open_types)]), in_record
+        )
         withheld = WITHHELD_LABELS.get(role, ())
         if withheld:
-            t = TOKEN.alias()
             labelled = exists(
-                select(t.c.res_pk).where(
-                    t.c.res_pk == r.c.pk, t.c.param == "_security", t.c.code.in_(withheld)
+                select(_T.c.res_pk).where(
+                    _T.c.res_pk == r.c.pk,
+                    _T.c.param == literal_column("'_security'"),
+                    _T.c.code.in_([literal_column(f"'{code}'") for code in withheld]),
                 )
             )
             cond = and_(cond, ~labelled)
         return cond
+
+    def visible(self, conn: Connection, pk: int) -> bool:
+        """The row condition for one resource: a statement compiled once per kind of caller.
+
+        The same round trip fetches whose compartments hold the resource, for the log
+        (:meth:`patients_seen`).
+        """
+        key = (conn.dialect.name, self.principal.role, self.purpose)
+        compiled = _VISIBLE.get(key)
+        if compiled is None:
+            ok = exists(
+                select(R.c.pk).where(
+                    R.c.pk == bindparam("gate_pk"), self.condition(R, _Bound(named=True))
+                )
+            )
+            holders = (
+                select(
+                    (func.group_concat if conn.dialect.name == "sqlite" else func.string_agg)(
+                        C.c.patient_id, literal_column("','")
+                    )
+                )
+                .where(C.c.res_pk == bindparam("gate_pk"))
+                .scalar_subquery()
+            )
+            c = select(ok, holders).compile(dialect=conn.dialect)
+            compiled = _VISIBLE[key] = (c.string, c.positiontup, dict(c.params))
+        sql, order, defaults = compiled
+        values = {**defaults, **self._values(), "gate_pk": pk}
+        args = tuple(values[name] for name in order) if order else values
+        allowed, holders = conn.exec_driver_sql(sql, args).one()
+        if allowed:
+            self.seen[pk] = holders.split(",") if holders else []
+        return bool(allowed)
+
+    def patients_seen(self, pk: int | None) -> list[str] | None:
+        """The compartment holders of a resource this context already checked, if any."""
+        return self.seen.get(pk) if pk is not None else None
 
     def may_see_deleted(self, current: StoredResource) -> bool:
         return current.source is not None and current.source == self.source
@@ -323,19 +417,15 @@ class Gate:
             raise forbidden("Your account is not linked to a patient record yet.")
         if principal.role is Role.SYSTEM and not principal.source:
             raise forbidden("Your client is not bound to a source system (meta.source).")
-        grants: tuple[str, ...] = ()
-        if principal.role in PROFESSIONAL_ROLES:
-            from carelight.access.breakglass import active_grants
+        if chosen is Purpose.ETREAT:
+            from carelight.access.breakglass import has_active_grant
 
-            grants = tuple(active_grants(self.store.engine, principal.username))
-            if chosen is Purpose.ETREAT and not grants:
+            if not has_active_grant(self.store.engine, principal.username):
                 raise forbidden(
                     "Break-glass access (ETREAT) needs an open break-glass with a stated reason: "
                     "POST /access/break-glass first."
                 )
-            if chosen is Purpose.TREAT:
-                grants = ()  # break-glass grants apply only when break-glass is the purpose
-        return AccessContext(principal, chosen, self, grants)
+        return AccessContext(principal, chosen, self)
 
     def require_patients(self, ctx: AccessContext, patient_ids: list[str]) -> None:
         """Refuse unless ``ctx`` may see every one of these patients' records."""
@@ -352,12 +442,14 @@ class Gate:
     def patients_of(conn: Connection, pks: list[int]) -> list[str]:
         """The Patient ids whose compartments hold these resources (for the log)."""
         pks = [pk for pk in pks if pk is not None]
-        if not pks:
-            return []
+        mark = "?" if conn.dialect.name == "sqlite" else "%s"
         found: dict[str, None] = {}
         for i in range(0, len(pks), 500):
-            for (pid,) in conn.execute(
-                select(C.c.patient_id).where(C.c.res_pk.in_(pks[i : i + 500])).distinct()
-            ):
+            chunk = pks[i : i + 500]
+            sql = (
+                "SELECT DISTINCT patient_id FROM compartment "
+                f"WHERE res_pk IN ({', '.join(mark for _ in chunk)})"
+            )
+            for (pid,) in conn.exec_driver_sql(sql, tuple(chunk)):
                 found[pid] = None
         return list(found)

@@ -146,7 +146,15 @@ class Guarded:
     def patients(self, stored: list[StoredResource]) -> list[str]:
         """Whose records these are: the Patients whose compartments hold them (now)."""
         direct = [s.res_id for s in stored if s.res_type == "Patient"]
-        others = [s for s in stored if s.res_type != "Patient"]
+        others = []
+        for s in stored:
+            if s.res_type == "Patient":
+                continue
+            known = self.ctx.patients_seen(s.pk) if self.ctx is not None else None
+            if known is None:
+                others.append(s)
+            else:
+                direct += known  # looked up with the read's access check
         if not others:
             return direct
         store = self.request.app.state.store

@@ -16,9 +16,9 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 def _engine(settings: Settings):
-    from carelight.fhir.db import make_engine
+    from carelight.audit.trail import log_engine
 
-    return make_engine(settings.database_url)
+    return log_engine(settings, create=False)  # verify reads; it never makes a log
 
 
 @app.command()
@@ -109,13 +109,13 @@ def _count(n: int, one: str, many: str) -> str:
 @app.command()
 def checkpoint() -> None:
     """Print the latest signed checkpoint (signing a new one if the log has grown)."""
-    from carelight.audit.trail import open_trail
+    from carelight.audit.trail import log_engine, open_trail
     from carelight.fhir.store import open_store
 
     settings = Settings.from_env()
     settings.ensure_home()
     store = open_store(settings.database_url, settings.base_url)
-    trail = open_trail(store.engine, settings)
+    trail = open_trail(log_engine(settings, store.engine), settings)
     try:
         typer.echo(trail.log.latest_checkpoint(force=True).note, nl=False)
     finally:

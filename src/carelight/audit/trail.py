@@ -133,6 +133,39 @@ class Trail:
         self.log.close()
 
 
+def log_engine(
+    settings: Settings, store_engine: Engine | None = None, *, create: bool = True
+) -> Engine:
+    """The database the log lives in.
+
+    ``CARELIGHT_AUDIT_DATABASE_URL`` if set; else, beside a SQLite store, its own file
+    ``CARELIGHT_HOME/audit.db``, because every append to a file invalidates the page cache of
+    every other connection to that file, which would make each logged read re-read the store's
+    B-trees; else (PostgreSQL) the store's own database, where the log's tables come with the
+    migrations.
+    """
+    import os
+
+    from carelight.audit.schema import metadata
+    from carelight.fhir.db import make_engine
+
+    url = os.environ.get("CARELIGHT_AUDIT_DATABASE_URL", "").strip()
+    if not url:
+        store_url = (
+            store_engine.url.render_as_string(hide_password=False)
+            if store_engine is not None
+            else settings.database_url
+        )
+        if not store_url.startswith("sqlite") or ":memory:" in store_url:
+            return store_engine if store_engine is not None else make_engine(store_url)
+        settings.ensure_home()
+        url = f"sqlite:///{settings.home / 'audit.db'}"
+    engine = make_engine(url)
+    if create:
+        metadata.create_all(engine)
+    return engine
+
+
 def open_trail(
     engine: Engine,
     settings: Settings,
@@ -151,4 +184,4 @@ def open_trail(
     return Trail(TransparencyLog(engine, signer, checkpoint_interval=checkpoint_interval))
 
 
-__all__ = ["AuditUnavailable", "Trail", "open_trail"]
+__all__ = ["AuditUnavailable", "Trail", "log_engine", "open_trail"]

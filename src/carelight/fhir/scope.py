@@ -28,6 +28,9 @@ class Access(Protocol):
     def condition(self, r: FromClause) -> ColumnElement[bool] | None:
         """The rows of ``resource`` (or an alias of it) the caller may see; None: all."""
 
+    def visible(self, conn: Any, pk: int) -> bool:
+        """``condition`` for one resource by primary key (the hot path of every read)."""
+
     def may_see_deleted(self, current: StoredResource) -> bool:
         """Whether the caller may learn that this (deleted) resource was deleted."""
 

@@ -193,10 +193,7 @@ class Store:
             if not access.may_see_deleted(row):
                 raise access.refused(what)
             return
-        cond = access.condition(R)
-        if cond is None:
-            return
-        if conn.execute(select(R.c.pk).where(R.c.pk == row.pk, cond)).first() is None:
+        if not access.visible(conn, row.pk):
             raise access.refused(what)
 
     def vread(
