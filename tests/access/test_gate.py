@@ -606,3 +606,16 @@ def test_the_single_resource_check_agrees_with_the_search_condition(api, purpose
 
 
 WRITERS = (Role.GP, Role.NURSE, Role.SOCIAL_WORKER, Role.CARE_HOME)
+
+
+def test_a_patient_sees_the_log_entries_about_any_of_their_records(api):
+    reason = "Resident collapsed; paramedics need her medicines list"
+    api.post("carehome", "/access/break-glass", {"patient": "Patient/T1-pA", "reason": reason})
+    # A signs in with the GP's record; the break-glass was on the hospital's record of A.
+    listed = api.get("patientA", "/audit/patient/T1-pA/entries")
+    assert listed.status_code == 200, listed.text
+    assert reason in listed.text
+    assert api.get("patientB", "/audit/patient/T1-pA/entries").status_code == 403
+    index = api.client.app.state.trail.log.entries_for_patient("T1-pA")[0][0]
+    assert api.get("patientA", f"/audit/entries/{index}").status_code == 200
+    assert api.get("patientB", f"/audit/entries/{index}").status_code == 403

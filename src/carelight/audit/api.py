@@ -168,10 +168,22 @@ def _audit_read(
         raise _unavailable() from None
 
 
-def _may_read(principal: Principal, patients: list[str]) -> bool:
+def _may_read(request: Request, principal: Principal, patients: list[str]) -> bool:
     if principal.role is Role.ADMIN:
         return True
-    return principal.role is Role.PATIENT and principal.patient_id in patients
+    if principal.role is not Role.PATIENT or not principal.patient_id:
+        return False
+    if principal.patient_id in patients:
+        return True
+    # Any of the person's records (a hospital's, the council's): they are all about them.
+    from carelight.access.gate import same_person
+
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        return False
+    with store.engine.connect() as conn:
+        mine = set(conn.execute(same_person([principal.patient_id])).scalars())
+    return bool(mine.intersection(patients))
 
 
 def _forbidden(trail: Trail, principal: Principal, patients: tuple[str, ...]) -> FhirError:
@@ -191,7 +203,7 @@ def entry(index: str, request: Request) -> Response:
     except LogError:
         raise error(404, "not-found", f"There is no log entry {number}.") from None
     patients = patients_in_entry(leaf)
-    if not _may_read(principal, patients):
+    if not _may_read(request, principal, patients):
         # The refusal is about those patients too: they see that someone tried.
         raise _forbidden(trail, principal, tuple(patients))
     _audit_read(trail, principal, tuple(patients), "success")
@@ -208,7 +220,7 @@ def patient_entries(patient_id: str, request: Request) -> Response:
     count = min(count, MAX_PAGE)
     if not _FHIR_ID.fullmatch(patient_id):
         raise bad_request("A Patient id is 1-64 letters, digits, '-' or '.'.", "patient_id")
-    if not _may_read(principal, [patient_id]):
+    if not _may_read(request, principal, [patient_id]):
         raise _forbidden(trail, principal, (patient_id,))
     # Recorded before the listing is read, so the listing includes this very look.
     _audit_read(trail, principal, (patient_id,), "success")
