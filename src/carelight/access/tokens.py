@@ -18,10 +18,8 @@ general library's per-character checks doubled the cost of a first verification.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import logging
-import os
 import re
 import secrets
 import threading
@@ -37,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from carelight.access.principal import Principal, Role
 from carelight.config import Settings
+from carelight.keys import load_or_create_ed25519
 
 log = logging.getLogger(__name__)
 
@@ -74,35 +73,8 @@ def _b64url(data: bytes) -> str:
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
-    """The Ed25519 private key at ``path``, created (mode 0600) if there is none yet.
-
-    Several server workers may start at once: the key is written to a private temporary file
-    and linked into place, so exactly one key wins and nobody reads a half-written file.
-    """
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        pem = Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-                fh.flush()
-                os.fsync(fh.fileno())
-            with contextlib.suppress(FileExistsError):  # another process won: use its key
-                os.link(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    if path.stat().st_mode & 0o077:
-        log.warning("%s can be read by other users; it should be mode 0600", path)
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} is not an Ed25519 private key; move it away to make a new one.")
-    return key
+    """The token-signing key at ``path``, created (mode 0600) if there is none yet."""
+    return load_or_create_ed25519(path)
 
 
 def public_jwk(public_key: Ed25519PublicKey) -> dict:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import os
 import re
 import struct
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from carelight.audit.merkle import HASH_SIZE
+from carelight.keys import load_or_create_ed25519
 
 ED25519 = 0x01  # signed-note signature type: Ed25519 over the note text
 COSIGNATURE_V1 = 0x04  # tlog-cosignature/v1: timestamped Ed25519
@@ -158,43 +158,11 @@ class LogSigner:
 
 def load_signer(home: Path, origin: str | None = None) -> LogSigner:
     """The key at ``home/keys/transparency-log.ed25519``, created (mode 0600) on first use."""
-    path = home / KEY_FILE
-    if not path.exists():
-        _create_key(path)
-    return LogSigner(_read_key(path), origin or origin_from_env())
-
-
-def _read_key(path: Path) -> Ed25519PrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path} is not a PEM Ed25519 private key: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise CheckpointError(f"{path} holds a key that is not Ed25519")
-    return key
-
-
-def _create_key(path: Path) -> None:
-    """Write a new key without ever exposing a half-written or world-readable file.
-
-    The key goes to a private temporary file, then is hard-linked into place: if another
-    process got there first the link fails and both use the first key.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    pem = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-            fh.flush()
-            os.fsync(fh.fileno())
-        with contextlib.suppress(FileExistsError):  # another process won: use its key
-            os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        key = load_or_create_ed25519(home / KEY_FILE)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+    return LogSigner(key, origin or origin_from_env())
 
 
 def public_key_of(home: Path) -> bytes | None:
@@ -202,11 +170,11 @@ def public_key_of(home: Path) -> bytes | None:
     path = home / KEY_FILE
     if not path.exists():
         return None
-    return (
-        _read_key(path)
-        .public_key()
-        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    )
+    try:
+        key = load_or_create_ed25519(path)  # exists: only read
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 # -- verification ----------------------------------------------------------------------------
