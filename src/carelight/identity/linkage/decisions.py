@@ -73,7 +73,7 @@ class Decision:
     match_weight: float | None = None
     matched_id: str | None = None  # the record the best candidate was
     candidate_person_id: str | None = None  # for review: the person it may belong to
-    reason: str = "no candidate"
+    reason: str = "no candidate above the lower threshold"
 
 
 @dataclass

@@ -331,12 +331,21 @@ class LinkageModel:
         return out
 
     # -- batch linkage -----------------------------------------------------------------
-    def predict(self, records: Sequence[LinkageRecord], *, db_api=None) -> list[Edge]:
-        """Splink's scored pairs at or above the lower threshold, as probabilistic edges."""
+    def predict(
+        self,
+        records: Sequence[LinkageRecord],
+        *,
+        db_api=None,
+        min_probability: float | None = None,
+    ) -> list[Edge]:
+        """Splink's scored pairs (at or above ``min_probability``, by default the lower
+        threshold) as probabilistic edges."""
         db_api = db_api or _default_db_api()
         linker = _linker(records, self.settings, db_api)
+        if min_probability is None:
+            min_probability = self.thresholds.lower
         frame = linker.inference.predict(
-            threshold_match_probability=self.thresholds.lower
+            threshold_match_probability=min_probability
         ).as_pandas_dataframe()
         return [
             Edge(str(left), str(right), float(p), float(w), "probabilistic")
@@ -434,6 +443,6 @@ class LinkageModel:
         if best_any is not None:
             return Decision(
                 uid, "new", uid, best_any.match_probability, best_any.match_weight,
-                best_any.right, None, "below the lower threshold",
+                best_any.right, None, "no candidate above the lower threshold",
             )  # fmt: skip
         return Decision(uid, "new", uid)
