@@ -132,9 +132,10 @@ def is_auto(edge: Edge, thresholds: Thresholds) -> bool:
 
 
 def is_review(edge: Edge, thresholds: Thresholds) -> bool:
-    if edge.kind in AUTO_KINDS:
-        return thresholds.lower <= edge.match_probability < thresholds.upper
-    return True  # a held-back link is always worth a reviewer's look
+    """Between the thresholds, or held back from auto; an NHS number conflict always."""
+    if edge.kind == "nhs-number-conflict":
+        return True
+    return edge.match_probability >= thresholds.lower and not is_auto(edge, thresholds)
 
 
 def resolve(unique_ids: Iterable[str], edges: Iterable[Edge], thresholds: Thresholds) -> Clusters:

@@ -11,6 +11,7 @@ named for that dialect (``comparisons.JARO_WINKLER_SQL``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -53,8 +54,6 @@ FORMAT = "carelight-linkage-model"
 M_FLOOR = 1e-3
 FORMAT_VERSION = 1
 _MODEL_FILE = re.compile(r"^model-(\d+)\.json$")
-_FIRST_NAME_ELSE = len(FIRST_NAME.levels) - 1
-_FIRST_NAME_INDEX = COMPARISONS.index(FIRST_NAME)
 
 
 def _default_db_api():
@@ -229,6 +228,10 @@ class LinkageIndex:
         return [self.records[uid] for uid in found]
 
 
+def _first_names_differ(left: LinkageRecord, right: LinkageRecord) -> bool:
+    return FIRST_NAME.level_of(left, right) == len(FIRST_NAME.levels) - 1
+
+
 def _ranks_above(edge: Edge, best: Edge | None) -> bool:
     if best is None:
         return True
@@ -358,9 +361,16 @@ class LinkageModel:
             )
         ]
 
-    def link(self, records: Iterable[LinkageRecord], *, db_api=None) -> Clusters:
-        """Link a batch: NHS number links, Splink's predictions, clustering, routes."""
-        records = list(records)
+    def edges(
+        self,
+        records: Sequence[LinkageRecord],
+        *,
+        db_api=None,
+        min_probability: float | None = None,
+    ) -> list[Edge]:
+        """Every pair worth deciding: NHS number links and conflicts, then Splink's scored
+        pairs (at or above ``min_probability``, by default the lower threshold), with pairs
+        whose first names differ entirely marked so they are never linked automatically."""
         by_id = {r.unique_id: r for r in records}
         deterministic = deterministic_links(records)
         settled = {frozenset(p) for p in deterministic.links + deterministic.conflicts}
@@ -370,21 +380,19 @@ class LinkageModel:
             edges.append(
                 Edge(a, b, score.match_probability, score.match_weight, "nhs-number-conflict")
             )
-        for edge in self.predict(records, db_api=db_api):
+        for edge in self.predict(records, db_api=db_api, min_probability=min_probability):
             if frozenset((edge.left, edge.right)) in settled:
                 continue
-            if edge.match_probability >= self.thresholds.upper and self._first_names_differ(
-                by_id[edge.left], by_id[edge.right]
-            ):
-                edge = Edge(
-                    edge.left, edge.right, edge.match_probability, edge.match_weight,
-                    "first-names-differ",
-                )  # fmt: skip
+            if _first_names_differ(by_id[edge.left], by_id[edge.right]):
+                edge = dataclasses.replace(edge, kind="first-names-differ")
             edges.append(edge)
-        return resolve(by_id, edges, self.thresholds)
+        return edges
 
-    def _first_names_differ(self, left: LinkageRecord, right: LinkageRecord) -> bool:
-        return FIRST_NAME.level_of(left, right) == _FIRST_NAME_ELSE
+    def link(self, records: Iterable[LinkageRecord], *, db_api=None) -> Clusters:
+        """Link a batch: NHS number links, Splink's predictions, clustering, routes."""
+        records = list(records)
+        edges = self.edges(records, db_api=db_api)
+        return resolve((r.unique_id for r in records), edges, self.thresholds)
 
     # -- one record at a time ----------------------------------------------------------
     def index(self, records: Iterable[LinkageRecord], clusters: Clusters | None = None):
@@ -402,11 +410,7 @@ class LinkageModel:
             score = self.scorer.score(left, right)
             return Edge(a, b, score.match_probability, score.match_weight, "nhs-number-conflict")
         score = self.scorer.score(left, right)
-        kind = "probabilistic"
-        if score.match_probability >= self.thresholds.upper and (
-            score.levels[_FIRST_NAME_INDEX] == _FIRST_NAME_ELSE
-        ):
-            kind = "first-names-differ"
+        kind = "first-names-differ" if _first_names_differ(left, right) else "probabilistic"
         return Edge(a, b, score.match_probability, score.match_weight, kind)
 
     def match_one(self, record: LinkageRecord, index: LinkageIndex) -> Decision:
