@@ -68,6 +68,7 @@ bench: $(INSTALLED)
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) -m bench.gate $(filter --quick,$(BENCH_ARGS))
 	$(PY) -m bench.audit $(filter --quick,$(BENCH_ARGS))
+	$(PY) -m bench.linkage $(filter --quick,$(BENCH_ARGS))
 
 # Both commands run even if the first fails, so one pass shows every problem.
 # One line per problem; run ruff without --output-format for the details.
