@@ -58,7 +58,7 @@ def bench_app():
     return app
 
 
-def serve(url: str, log_path: Path):
+def serve(url: str, log_path: Path, workers: int = 1):
     port = free_port()
     home = DATA_DIR / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -71,7 +71,8 @@ def serve(url: str, log_path: Path):
     command = [
         sys.executable,
         *("-m", "uvicorn", "bench.gate:bench_app", "--factory", "--host", "127.0.0.1"),
-        *("--port", str(port), "--log-level", "warning", "--no-access-log"),
+        *("--port", str(port), "--workers", str(workers)),
+        *("--log-level", "warning", "--no-access-log"),
     ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -92,6 +93,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     args = parser.parse_args(argv)
     url = default_database_url(args.resources)
     plan = make_plan(args.resources, args.seed)
@@ -100,7 +102,7 @@ def main(argv=None) -> int:
     work = make_workload(plan, patients=min(200, plan.patients), reads=20_000, seed=args.seed + 2)
     paths = [p for p, _, _ in work.reads]
     rounds, per_round = (4, 250) if args.quick else (8, 500)
-    proc, port = serve(url, DATA_DIR / "gate-server.log")
+    proc, port = serve(url, DATA_DIR / "gate-server.log", args.workers)
     try:
         token = gp_token(plan, port)
         BEARER[:] = [token]
@@ -137,7 +139,10 @@ def main(argv=None) -> int:
     finally:
         stop_process_group(proc)
     g50, u50 = percentile(gated, 50), percentile(ungated, 50)
-    table = Table(title=f"Gate + log overhead on a read ({args.resources:,} resources, SQLite)")
+    table = Table(
+        title=f"Gate + log overhead on a read ({args.resources:,} resources, SQLite, "
+        f"{args.workers} server process{'es' if args.workers > 1 else ''})"
+    )
     for col in ("", "p50 ms", "p99 ms", "reads/s (wrk, 16 conn)"):
         table.add_column(col)
     for name, samples in (("through the gate + log", gated), ("ungated (same read)", ungated)):

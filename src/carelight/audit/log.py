@@ -219,13 +219,18 @@ class TransparencyLog:
             if self._wal is not None:
                 # Our WAL checkpoints run in the background; this is only the backstop.
                 conn.cursor().execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+            if self._sql.sqlite:
+                # Several server processes append to one file. SQLite's own busy handler
+                # sleeps 1, 2, 5, 10… ms while another holds the lock, far longer than an
+                # append takes: we wait for the lock ourselves (see _begin_immediate).
+                conn.cursor().execute("PRAGMA busy_timeout=0")
             self._writer = conn
         return self._writer
 
     def _lock_and_size(self, cur: Any) -> int:
         """Take the log's write lock for this transaction; return the committed tree size."""
         if self._sql.sqlite:
-            cur.execute("BEGIN IMMEDIATE")
+            _begin_immediate(cur)
             cur.execute("SELECT coalesce(max(idx) + 1, 0) FROM audit_leaf")
             return cur.fetchone()[0]
         # Two statements, one round trip. Each statement takes its own snapshot (READ
@@ -461,3 +466,25 @@ class TransparencyLog:
                     conn.cursor().execute("PRAGMA synchronous=NORMAL")
             self._checkpoint_seen = max(self._checkpoint_seen, stamp)
             return checkpoint
+
+
+LOCK_WAIT_S = 30.0  # give up (and fail the access, closed) after this long
+
+
+def _begin_immediate(cur: Any) -> None:
+    """BEGIN IMMEDIATE, retrying every 50-500 µs while another process holds the lock."""
+    import sqlite3
+
+    deadline = time.monotonic() + LOCK_WAIT_S
+    pause = 0.00005
+    while True:
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.0005)
