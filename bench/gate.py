@@ -12,10 +12,6 @@ so drift on a shared machine hits both alike; the ratio of the medians is the ov
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from fastapi import Request
 from rich.console import Console
@@ -27,16 +23,14 @@ from bench.run import (
     Client,
     default_database_url,
     ensure_wrk,
-    free_port,
     gp_token,
     machine_info,
     make_plan,
     make_workload,
     percentile,
     prepare_store,
-    stop_process_group,
+    running_server,
     throughput_wrk,
-    wait_until_ready,
 )
 
 console = Console()
@@ -58,35 +52,6 @@ def bench_app():
     return app
 
 
-def serve(url: str, log_path: Path, workers: int = 1):
-    port = free_port()
-    home = DATA_DIR / "home"
-    home.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "CARELIGHT_DATABASE_URL": url,
-        "CARELIGHT_HOME": str(home),
-        "CARELIGHT_BASE_URL": f"http://127.0.0.1:{port}/fhir",
-    }
-    command = [
-        sys.executable,
-        *("-m", "uvicorn", "bench.gate:bench_app", "--factory", "--host", "127.0.0.1"),
-        *("--port", str(port), "--workers", str(workers)),
-        *("--log-level", "warning", "--no-access-log"),
-    ]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-    wait_until_ready(proc, port, log_path)
-    return proc, port
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resources", type=int, default=1_000_000)
@@ -102,8 +67,8 @@ def main(argv=None) -> int:
     work = make_workload(plan, patients=min(200, plan.patients), reads=20_000, seed=args.seed + 2)
     paths = [p for p, _, _ in work.reads]
     rounds, per_round = (4, 250) if args.quick else (8, 500)
-    proc, port = serve(url, DATA_DIR / "gate-server.log", args.workers)
-    try:
+    server = running_server(url, args.workers, DATA_DIR / "gate-server.log", "bench.gate:bench_app")
+    with server as (_, port):
         token = gp_token(plan, port)
         BEARER[:] = [token]
         client = Client("127.0.0.1", port, token)
@@ -136,8 +101,6 @@ def main(argv=None) -> int:
                 tput[name] = throughput_wrk(
                     wrk, "127.0.0.1", port, route_paths, seconds, 16, threads=1
                 )
-    finally:
-        stop_process_group(proc)
     g50, u50 = percentile(gated, 50), percentile(ungated, 50)
     table = Table(
         title=f"Gate + log overhead on a read ({args.resources:,} resources, SQLite, "

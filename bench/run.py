@@ -440,8 +440,11 @@ def carelight_command() -> list[str]:
 
 
 @contextlib.contextmanager
-def running_server(url: str, workers: int, log_path: Path) -> Iterator[tuple[str, int]]:
-    """``carelight serve`` in its own process group on a free port; stopped on exit."""
+def running_server(
+    url: str, workers: int, log_path: Path, app_factory: str | None = None
+) -> Iterator[tuple[str, int]]:
+    """``carelight serve`` (or uvicorn on ``app_factory``, ``module:function``) in its own
+    process group on a free port; stopped on exit."""
     port = free_port()
     home = DATA_DIR / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -455,9 +458,21 @@ def running_server(url: str, workers: int, log_path: Path) -> Iterator[tuple[str
         *carelight_command(),
         *("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
     ]
+    if app_factory is not None:
+        command = [
+            sys.executable,
+            *("-m", "uvicorn", app_factory, "--factory", "--host", "127.0.0.1"),
+            *("--port", str(port), "--workers", str(workers)),
+            *("--log-level", "warning", "--no-access-log"),
+        ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parent.parent,
         )
     try:
         wait_until_ready(proc, port, log_path)

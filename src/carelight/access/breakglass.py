@@ -82,18 +82,6 @@ def set_audit_index(engine, grant_id: str, index: int) -> None:
         )
 
 
-def active_grants(engine, username: str, now: float | None = None) -> list[str]:
-    now = time.time() if now is None else now
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                select(break_glass.c.patient_id)
-                .where(break_glass.c.username == username, break_glass.c.expires > now)
-                .distinct()
-            ).scalars()
-        )
-
-
 def has_active_grant(engine, username: str) -> bool:
     with engine.connect() as conn:
         row = conn.execute(

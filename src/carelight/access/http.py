@@ -20,8 +20,10 @@ from fastapi import Request
 from sqlalchemy import select
 
 from carelight.access.gate import AccessContext, Gate
+from carelight.access.grants import parse_scope
 from carelight.access.principal import Principal
 from carelight.audit.events import AccessEvent
+from carelight.audit.trail import AuditUnavailable
 from carelight.fhir import schema
 from carelight.fhir.errors import FhirError, error
 
@@ -45,8 +47,6 @@ def principal_of(request: Request) -> Principal | None:
 
 def record(request: Request, event: AccessEvent) -> int:
     """Append to the transparency log; 503 (and no data) if that fails."""
-    from carelight.audit.trail import AuditUnavailable
-
     trail = getattr(request.app.state, "trail", None)
     if trail is None:
         raise error(
@@ -185,8 +185,6 @@ _LETTERS = {
 
 def check_scope(principal: Principal, action: str, query: str | None) -> None:
     """The token's SMART scopes are a ceiling: refuse what none of them covers (403)."""
-    from carelight.access.grants import parse_scope
-
     res_type = (query or "").split("?")[0].split("/")[0] or "*"
     if action in ("transaction", "batch"):
         wanted, res_type = set("cud"), "*"  # each entry is decided by the gate
