@@ -619,3 +619,21 @@ def test_a_patient_sees_the_log_entries_about_any_of_their_records(api):
     index = api.client.app.state.trail.log.entries_for_patient("T1-pA")[0][0]
     assert api.get("patientA", f"/audit/entries/{index}").status_code == 200
     assert api.get("patientB", f"/audit/entries/{index}").status_code == 403
+
+
+def test_downloading_export_files_and_listing_break_glass_are_logged(api):
+    log = api.client.app.state.trail.log
+    r = api.client.get("/fhir/$export", headers=api.as_("source-t1") | {"Prefer": "respond-async"})
+    poll = r.headers["content-location"].split("/fhir", 1)[1]
+    api.client.app.state.export_jobs.wait(timeout=60)
+    url = api.get("source-t1", f"/fhir{poll}").json()["output"][0]["url"]
+    before = log.size()
+    assert api.get("source-t1", f"/fhir{url.split('/fhir', 1)[1]}").status_code == 200
+    assert log.size() == before + 1
+    assert b"110106" in log.leaf(before)  # DICOM Export
+    reason = "Resident collapsed; paramedics need her medicines list"
+    api.post("carehome", "/access/break-glass", {"patient": "Patient/T1-pA", "reason": reason})
+    before = log.size()
+    assert api.get("admin", "/access/break-glass").status_code == 200
+    assert log.size() == before + 1
+    assert [idx for idx, _ in log.entries_for_patient("T1-pA")][0] == before

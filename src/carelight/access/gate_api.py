@@ -110,6 +110,21 @@ def list_break_glass(request: Request, organization: str | None = None) -> Respo
         raise error(
             403, "forbidden", "Break-glass grants are listed for professionals and auditors."
         )
+    # The list names patients and reasons: reading it is itself logged.
+    record(
+        request,
+        AccessEvent(
+            action="audit-read",
+            outcome="success",
+            username=principal.username,
+            principal=principal,
+            purpose=Purpose.HSYSADMIN.value
+            if principal.role is Role.ADMIN
+            else Purpose.TREAT.value,
+            patients=tuple(dict.fromkeys(g["patient_id"] for g in grants)),
+            query="access/break-glass",
+        ),
+    )
     return _json(
         {
             "grants": [

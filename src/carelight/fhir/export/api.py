@@ -23,8 +23,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from carelight.access.http import gate_of, guard, principal_of, query_names
+from carelight.access.http import gate_of, guard, principal_of, query_names, record
 from carelight.access.principal import Role
+from carelight.audit.events import AccessEvent
 from carelight.fhir.api import fhir_response
 from carelight.fhir.errors import bad_request, error, not_found
 from carelight.fhir.export.jobs import RETRY_AFTER, ExportJobs
@@ -183,6 +184,19 @@ def export_file(request: Request, job_id: str, file_name: str) -> Response:
         job = _own_job(request, job_id)
         path = jobs.job_dir(job_id) / file_name
         if job is not None and job.status == "completed" and path.is_file():
+            # Data leaves here: logged (fail closed) like every other access.
+            principal = principal_of(request)
+            record(
+                request,
+                AccessEvent(
+                    action="export",
+                    outcome="success",
+                    username=principal.username,
+                    principal=principal,
+                    purpose=str(gate_of(request).context(principal).purpose),
+                    query=f"$export-file/{file_name}",
+                ),
+            )
             return FileResponse(path, media_type=NDJSON)
     raise not_found(f"There is no export file '{job_id}/{file_name}'.")
 
