@@ -453,15 +453,17 @@ class Store:
         current: StoredResource | None,
         source: str | None,
         access: Access | None = None,
+        *,
+        linking: bool = True,
     ) -> StoredResource:
         ts = now_instant()
         version = 1 if current is None else current.version_id + 1
         if access is not None and source is None:
             source = access.source
-        linking = None
-        if res_type == "Patient":
-            linking = self.mpi.before_write(conn, res_id, resource)
-            resource = linking.resource
+        pending = None
+        if res_type == "Patient" and linking:
+            pending = self.mpi.before_write(conn, res_id, resource)
+            resource = pending.resource
         content = self._with_meta(resource, res_id, version, ts, source)
         rows = index_rows(content)
         if access is not None:
@@ -516,9 +518,9 @@ class Store:
             )
         )
         self._write_index(conn, pk, res_type, rows)
-        if linking is not None:
-            self.mpi.after_write(conn, pk, linking)
-            self.mpi.log(linking.events)
+        if pending is not None:
+            self.mpi.after_write(conn, pk, pending)
+            self.mpi.log(pending.events)
         return StoredResource(res_type, res_id, version, ts, False, text, pk=pk, source=meta_source)
 
     @staticmethod
@@ -536,6 +538,22 @@ class Store:
             if key not in out:
                 out[key] = value
         return out
+
+    def set_assigned_number(self, conn: Connection, res_id: str, number: str | None) -> bool:
+        """Give a Patient record the NHS number of the person the index linked it to (or take
+        away one it gave before, with None): a new version when that changes anything."""
+        from carelight.identity.mpi.core import assign_number, has_nhs_identifier, strip_assigned
+
+        current = self._current(conn, "Patient", res_id, for_update=True)
+        if current is None or current.deleted:
+            return False
+        doc = current.json()
+        clean = strip_assigned(doc)
+        want = assign_number(clean, number) if number and not has_nhs_identifier(clean) else clean
+        if want == doc:
+            return False
+        self._write(conn, "Patient", res_id, want, "PUT", current, None, linking=False)
+        return True
 
     # -- search index --------------------------------------------------------------------
     @staticmethod
