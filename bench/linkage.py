@@ -146,7 +146,9 @@ def timings_table(timings: dict, one: list[float] | None = None, title: str = "t
     return table
 
 
-def scale(n_records: int, seed: int, train_sample: int, spark_records: int) -> int:
+def scale(
+    n_records: int, seed: int, train_sample: int, spark_records: int, index_people: int = 0
+) -> int:
     """The million-record run: returns 1 if a target of issue 5 is missed."""
     console.rule(f"scale: {n_records:,} Patient records")
     console.print(
@@ -204,11 +206,40 @@ def scale(n_records: int, seed: int, train_sample: int, spark_records: int) -> i
     del index, clusters, records
     if spark_records:
         spark(model, spark_records, seed)
+    if index_people and not big_index(model, index_people, seed):
+        failed.append(f"match_one p99 <= 50 ms against {index_people:,} people")
     if failed:
         console.print(f"[red]targets missed: {', '.join(failed)}[/red]")
         return 1
     console.print("targets met: batch <= 3 min, match_one <= 50 ms, accuracy")
+    console.print(
+        "(the generator has at most 900,000 people: the synthetic NHS numbers' range; "
+        "the 1,000,000-person index of issue 5 is measured with that many)"
+    )
     return 0
+
+
+def big_index(model: LinkageModel, people: int, seed: int) -> bool:
+    """``match_one`` against an index of every record of ``people`` people; True if p99 <= 50 ms.
+
+    Each record is its own person here (no batch linkage first): the time of ``match_one``
+    depends on the candidates the blocking keys find, not on how they were clustered."""
+    console.rule(f"match_one against the records of {people:,} people")
+    folder = linkage_population.population(None, seed + 2, people=people)
+    timings: dict[str, float] = {}
+    records = timed("read features", timings, records_from_folder, folder)
+    index = timed("build the index", timings, LinkageIndex, records)
+    gc.freeze()
+    one = time_match_one(model, records, None, 2000, index=index)
+    gc.unfreeze()
+    console.print(
+        f"{len(records):,} records of {people:,} people in the index; peak memory "
+        f"{peak_memory_gib():.2f} GiB; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    console.print(timings_table(timings, one, title="match_one, after gc.freeze()"))
+    one.sort()
+    return one[int(len(one) * 0.99) - 1] <= 0.05
 
 
 def spark(model: LinkageModel, n_records: int, seed: int) -> None:
@@ -249,14 +280,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--spark-records", type=int, default=None, help="Spark run size (100,000; 0: none)"
     )
+    parser.add_argument(
+        "--index-people", type=int, default=None, help="match_one index (900,000; 0: none)"
+    )
     parser.add_argument("--scale-only", action="store_true", help="skip the 10,000-people run")
     args = parser.parse_args(argv)
     n_records = args.records if args.records is not None else (0 if args.quick else 1_000_000)
     spark_records = args.spark_records
     if spark_records is None:
         spark_records = 0 if args.quick else 100_000
+    index_people = args.index_people
+    if index_people is None:
+        index_people = 0 if args.quick else 900_000
+    run_scale = lambda: scale(  # noqa: E731
+        n_records, args.seed, args.train_sample, spark_records, index_people
+    )
     if args.scale_only:
-        return scale(n_records, args.seed, args.train_sample, spark_records) if n_records else 0
+        return run_scale() if n_records else 0
     people = args.people or (2000 if args.quick else 10000)
 
     timings: dict[str, float] = {}
@@ -287,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
 
     console.print(timings_table(timings, one))
     if n_records:
-        return scale(n_records, args.seed, args.train_sample, spark_records)
+        return run_scale()
     return 0
 
 

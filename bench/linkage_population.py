@@ -4,9 +4,11 @@
 people behind a million Patient records); linkage needs only the Patient records. This writes
 the same Patient records the full generator would (``carelight.synth.patients``: same people,
 sources, ids and imperfections) into the same layout, ``<source>/Patient.ndjson`` plus
-``ground-truth.csv``, for people 0, 1, 2, ... until there are at least ``records`` records.
+``ground-truth.csv``, for people 0, 1, 2, ... until there are at least ``records`` records
+(or, with ``people``, for that many people).
 
     .venv/bin/python -m bench.linkage_population --records 1000000 [--seed 7]
+    .venv/bin/python -m bench.linkage_population --people 900000
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import orjson
 
 from carelight.synth.patients import patients
+from carelight.synth.population import MAX_PEOPLE
 
 DATA_DIR = Path(__file__).resolve().parent / ".data"
 CHUNK = 5000  # people per task
@@ -36,20 +39,25 @@ def _chunk(task: tuple[int, int, int]) -> list[tuple[int, list[tuple[str, bytes,
     ]
 
 
-def _tasks(seed: int):
-    start = 0
-    while True:
-        yield seed, start, start + CHUNK
-        start += CHUNK
+def _tasks(seed: int, people: int):
+    for start in range(0, people, CHUNK):
+        yield seed, start, min(start + CHUNK, people)
 
 
-def write(folder: Path, records: int, seed: int, workers: int | None = None) -> dict:
-    """Write the population into ``folder`` (replacing any earlier one); its manifest."""
+def write(
+    folder: Path, records: int | None, seed: int, workers: int | None = None, people: int = 0
+) -> dict:
+    """Write the population into ``folder`` (replacing any earlier one); its manifest.
+
+    ``records`` records (people 0, 1, ... until there are that many), or every record of
+    ``people`` people; at most ``MAX_PEOPLE`` (the NHS numbers of the synthetic range)."""
+    records = records or 10**12
+    people_cap = min(people or MAX_PEOPLE, MAX_PEOPLE)
     started = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / DONE).unlink(missing_ok=True)
     handles: dict[str, object] = {}
-    written = people = 0
+    written = done_people = 0
     workers = workers or min(os.cpu_count() or 1, 8)
     context = multiprocessing.get_context("fork")
     with (
@@ -58,7 +66,7 @@ def write(folder: Path, records: int, seed: int, workers: int | None = None) -> 
     ):
         truth = csv.writer(truth_file, lineterminator="\n")
         truth.writerow(("person_key", "source", "patient_id", "imperfections"))
-        for chunk in pool.imap(_chunk, _tasks(seed)):
+        for chunk in pool.imap(_chunk, _tasks(seed, people_cap)):
             for index, rows in chunk:
                 for code, line, row in rows:
                     handle = handles.get(code)
@@ -68,7 +76,7 @@ def write(folder: Path, records: int, seed: int, workers: int | None = None) -> 
                     handle.write(line + b"\n")
                     truth.writerow(row)
                 written += len(rows)
-                people = index + 1
+                done_people = index + 1
                 if written >= records:
                     break
             if written >= records:
@@ -79,7 +87,7 @@ def write(folder: Path, records: int, seed: int, workers: int | None = None) -> 
     manifest = {
         "generator": "bench.linkage_population (carelight.synth.patients)",
         "seed": seed,
-        "people": people,
+        "people": done_people,
         "records": written,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -87,12 +95,14 @@ def write(folder: Path, records: int, seed: int, workers: int | None = None) -> 
     return manifest
 
 
-def population(records: int, seed: int) -> Path:
-    """The folder for (records, seed), generated once and cached under ``bench/.data``."""
-    folder = DATA_DIR / f"patients-{records}-seed-{seed}"
+def population(records: int | None, seed: int, people: int = 0) -> Path:
+    """The folder for (records or people, seed), generated once, cached under ``bench/.data``."""
+    name = f"patients-of-{people}-people" if people else f"patients-{records}"
+    folder = DATA_DIR / f"{name}-seed-{seed}"
     if not (folder / DONE).exists():
-        print(f"generating {records:,} Patient records (seed {seed}) into {folder}", flush=True)
-        manifest = write(folder, records, seed)
+        what = f"the Patient records of {people:,} people" if people else f"{records:,} records"
+        print(f"generating {what} (seed {seed}) into {folder}", flush=True)
+        manifest = write(folder, None if people else records, seed, people=people)
         print(
             f"  {manifest['records']:,} records of {manifest['people']:,} people "
             f"in {manifest['seconds']} s",
@@ -104,9 +114,10 @@ def population(records: int, seed: int) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--people", type=int, default=0, help="instead of --records")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
-    print(population(args.records, args.seed))
+    print(population(args.records, args.seed, people=args.people))
     return 0
 
 

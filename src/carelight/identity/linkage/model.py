@@ -5,8 +5,9 @@ Splink; ``LinkageModel.match_one`` matches one new or changed record against an 
 milliseconds with the pure-Python scorer (same parameters, same weights).
 
 The database is a parameter: ``db_api`` is any Splink database API. DuckDB (in memory) is the
-default; Splink's ``SparkAPI`` runs the same settings on Spark, with the Jaro-Winkler function
-named for that dialect (``comparisons.JARO_WINKLER_SQL``).
+default; Splink's ``SparkAPI`` runs the same settings on Spark (``spark.spark_api()`` builds one
+with the scorer's Jaro-Winkler), with the function named for that dialect
+(``comparisons.JARO_WINKLER_SQL``).
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ _MODEL_FILE = re.compile(r"^model-(\d+)\.json$")
 def bulk():
     """Pause Python's cyclic garbage collector while building millions of small objects.
 
-    Records, edges, decisions and index entries hold no reference cycles, but each collection
-    walks every tracked object: at a million records the collector's passes cost more than the
-    work (building the ``match_one`` index took 29 s with it, a few without).
+    Records, edges, decisions and index entries hold no reference cycles, but every full
+    collection walks every tracked object, and building a million of them triggers many; the
+    objects are freed by reference counting as usual.
     """
     was_enabled = gc.isenabled()
     gc.disable()
