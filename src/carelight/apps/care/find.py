@@ -93,6 +93,7 @@ def by_demographics(
     """People born on ``birth_date`` whose name is close to ``name``; the postcode ranks them."""
     wanted = features(
         {
+            "resourceType": "Patient",
             "id": "wanted",
             "name": [_name(name)],
             "birthDate": birth_date,
