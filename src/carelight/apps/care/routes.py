@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from carelight.access.breakglass import has_active_grant
 from carelight.access.gate_api import break_glass
-from carelight.access.http import gate_of, guard, principal_of
+from carelight.access.http import gate_of, guard, principal_of, record
 from carelight.access.principal import Principal, Purpose, Role
 from carelight.access.routes import FormError, read_form
 from carelight.access.sessions import SESSION_COOKIE, csrf_ok
@@ -29,6 +29,7 @@ from carelight.apps.care.charts import MEASURES, series_of, svg
 from carelight.apps.care.present import CATEGORIES, entry, human_date, newest_first, once_each
 from carelight.apps.care.record import PersonRecord, load_record
 from carelight.apps.web import page, session_csrf, templates
+from carelight.audit.events import AccessEvent
 from carelight.fhir import bundles
 from carelight.fhir.errors import FhirError
 from carelight.fhir.store import Store, StoredResource
@@ -220,11 +221,21 @@ def _refused(request: Request, patient_id: str, errors: list | None = None, reas
     with guard(request, "read", "Patient", purpose=Purpose.TREAT) as g:
         stored = store.read("Patient", patient_id, access=g.ctx)  # demographics: tracing
         g.done([stored])
-    try:
-        with guard(request, "everything", "Patient/$everything?care", purpose=Purpose.TREAT) as g:
-            g.require_record(patient_id)  # refused: logged as such
-    except FhirError:
-        pass
+    # The refusal names the person, so they see that someone was turned away.
+    principal = g.ctx.principal
+    record(
+        request,
+        AccessEvent(
+            action="everything",
+            outcome="refused",
+            username=principal.username,
+            principal=principal,
+            purpose=Purpose.TREAT.value,
+            patients=(patient_id,),
+            query="Patient/$everything?care",
+            reason="no care relationship",
+        ),
+    )
     patient = stored.json()
     return _render(
         request,

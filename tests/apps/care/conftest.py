@@ -1,0 +1,44 @@
+"""The care app in process (no server, no browser) over the shared care population."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from care_support import CarePopulation
+from carelight.config import Settings
+from carelight.server import create_app
+
+PASSWORD = "carelight-demo"
+
+
+@pytest.fixture(scope="module")
+def care_app(care_population: CarePopulation):
+    settings = Settings(
+        home=care_population.home,
+        database_url=f"sqlite:///{care_population.home / 'carelight.db'}",
+        base_url="http://testserver/fhir",
+    )
+    app = create_app(settings=settings)
+    yield app
+    app.state.trail.close()
+
+
+@pytest.fixture
+def web(care_app) -> Iterator[TestClient]:
+    with TestClient(care_app) as client:
+        yield client
+
+
+def csrf_of(page: str) -> str:
+    return html.unescape(re.search(r'name="csrf" value="([^"]*)"', page).group(1))
+
+
+def sign_in(web: TestClient, username: str) -> None:
+    page = web.get("/signin", params={"next": "/care"})
+    form = {"csrf": csrf_of(page.text), "next": "/care", "username": username, "password": PASSWORD}
+    assert web.post("/signin", data=form, follow_redirects=False).status_code == 303
