@@ -1,6 +1,6 @@
 """A small synthetic population for the shared care record's tests, built once per test
-session (per xdist worker) in a temporary folder: ``carelight synth --people 200``, ``load``
-and ``users seed-demo``, as a user would. ``care_population`` names the people each scenario
+session (per xdist worker) in a temporary folder: ``carelight synth --people 200``, ``load``,
+``mpi train`` and ``users seed-demo``, as a user would. ``care_population`` names the people each scenario
 needs, chosen from the data rather than hard-coded.
 
 Tests that use it should be marked ``pytest.mark.xdist_group("care")`` so that one worker
@@ -41,6 +41,8 @@ class CarePopulation:
     shared: Person  # registered at the demo GP, known to a trust and to adult social care
     social_care: Person  # registered at the demo GP, in an open social care episode
     stranger_to_trust: Person  # registered at the demo GP, never seen by the demo nurse's trust
+    # Another such person, for tests that need them still closed (no break-glass yet).
+    another_stranger: Person
 
 
 def skip_or_fail(reason: str) -> None:
@@ -101,11 +103,12 @@ def choose_people(out: Path) -> dict[str, Person]:
     ordered = sorted(gp_patients)
     shared = next(n for n in ordered if TRUSTS[0] in sources[n] and n in open_episode)
     social = next(n for n in ordered if n in open_episode and n != shared)
-    stranger = next(n for n in ordered if not sources[n] & {TRUSTS[0], COUNCIL})
+    strangers = [n for n in ordered if not sources[n] & {TRUSTS[0], COUNCIL}]
     return {
         "shared": person(shared),
         "social_care": person(social),
-        "stranger_to_trust": person(stranger),
+        "stranger_to_trust": person(strangers[0]),
+        "another_stranger": person(strangers[1]),
     }
 
 
@@ -117,5 +120,8 @@ def care_population(tmp_path_factory) -> CarePopulation:
     env.pop("CARELIGHT_DATABASE_URL", None)
     carelight("synth", "--people", str(PEOPLE), "--seed", str(SEED), "--out", str(out), env=env)
     carelight("load", str(out), env=env)
+    # 200 people are fewer records than the first load trains on (500): train the master
+    # patient index's model here, so records without an NHS number are linked too.
+    carelight("mpi", "train", env=env)
     carelight("users", "seed-demo", env=env)
     return CarePopulation(home=home, env=env, **choose_people(out))

@@ -3,8 +3,8 @@ Playwright in Debian's Chromium (``/usr/bin/chromium``; Playwright's own browser
 not used). Outside CI a missing browser or Playwright skips these tests with the reason; under
 ``CI=true`` it fails them.
 
-Helpers: ``sign_in(page, base, username)`` and ``assert_accessible(page)`` (axe-core, WCAG 2.2
-A and AA rules, injected from ``node_modules``).
+Helpers are in ``browser_support``: ``sign_in(page, base, username)`` and
+``assert_accessible(page)`` (axe-core, WCAG 2.2 A and AA rules, injected from ``node_modules``).
 """
 
 from __future__ import annotations
@@ -22,13 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import AXE
 
 from care_support import CarePopulation, skip_or_fail
-
-REPO = Path(__file__).resolve().parents[2]
-AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
-WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
-PASSWORD = "carelight-demo"
 
 
 def chromium_path() -> str | None:
@@ -109,24 +105,3 @@ def page(context):
     page = context.new_page()
     page.set_default_timeout(10_000)
     return page
-
-
-def sign_in(page, base: str, username: str, next_path: str = "/care") -> None:
-    page.goto(f"{base}/signin?next={next_path}")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}{next_path}")
-
-
-def assert_accessible(page) -> None:
-    """No axe-core violations of the WCAG 2.2 A and AA rules on the page as it is now."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
-    )
-    problems = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in result["violations"]
-    ]
-    assert not problems, f"{page.url}:\n" + "\n".join(problems)

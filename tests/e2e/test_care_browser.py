@@ -2,6 +2,8 @@
 
 - a GP finds a patient (by NHS number, and by name, date of birth and postcode with typos) and
   sees hospital and social care entries; the record reads without JavaScript;
+- a GP sees social care that arrived without an NHS number, linked by the master patient index;
+- a GP sees social care that arrived without an NHS number, linked by the master patient index;
 - a social worker records a needs assessment, a care plan and a visit note; the GP sees them;
 - a nurse with no care relationship is refused, breaks glass with a reason, sees the record
   marked as break-glass, and the event is in the transparency log;
@@ -17,10 +19,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_support import assert_accessible, sign_in
 
 from care_support import CarePopulation
 from carelight.apps.care.present import CATEGORIES
-from conftest import assert_accessible, sign_in
 
 pytestmark = pytest.mark.xdist_group("care")
 
@@ -178,20 +180,73 @@ def test_a_nurse_without_a_relationship_is_refused_and_can_break_glass(
     )
 
 
-def audit_entries(base: str, population: CarePopulation, patient_id: str) -> list[dict]:
-    """The log's entries about a person, read as the auditor (``admin``) through the API."""
+def test_a_gp_sees_social_care_that_arrived_without_an_nhs_number_once_linked(
+    page, care_server, care_population: CarePopulation
+):
+    """The council's system sends a new Patient record with no NHS number, and a note about
+    them; the master patient index links the record to the person, so the note is in the
+    person's shared record for their GP."""
+    person = care_population.stranger_to_trust  # registered at the GP; no council record yet
+    gp_record = fhir(care_server, bearer(care_server, care_population, "gp"), "GET",
+                     f"Patient/{person.patient_id}")  # fmt: skip
+    council = bearer(care_server, care_population, "source-council")
+    council_patient = {
+        "resourceType": "Patient",
+        "identifier": [
+            {"system": "https://fhir.carelight.example/X99LB/patient-id", "value": "e2e-unnumbered"}
+        ],
+        **{
+            k: gp_record[k]
+            for k in ("name", "gender", "birthDate", "address", "telecom")
+            if k in gp_record
+        },
+    }
+    created = fhir(care_server, council, "POST", "Patient", council_patient)
+    note = {
+        "resourceType": "DocumentReference", "status": "current", "docStatus": "final",
+        "type": {"text": "Progress note"}, "subject": {"reference": f"Patient/{created['id']}"},
+        "date": "2026-01-05T10:00:00+00:00", "description": "Referral received (e2e-linked-marker)",
+        "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "data": "UmVmZXJyYWw="}}],
+    }  # fmt: skip
+    fhir(care_server, council, "POST", "DocumentReference", note)
+
+    sign_in(page, care_server, "gp")
+    page.goto(f"{care_server}/care/patient/{person.patient_id}/notes")
+    text = page.inner_text("main")
+    assert "e2e-linked-marker" in text and f"Recorded by {COUNCIL}" in text
+    assert_accessible(page)
+
+
+def bearer(base: str, population: CarePopulation, username: str) -> str:
+    """A bearer token for a demo account (``carelight token``, the operator's tool)."""
     script = Path(sys.executable).parent / "carelight"
     env = {**population.env, "CARELIGHT_BASE_URL": f"{base}/fhir"}
-    token = subprocess.run(
-        [str(script), "token", "--user", "admin"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    done = subprocess.run(
+        [str(script), "token", "--user", username], env=env, capture_output=True, text=True, check=True
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def fhir(base: str, token: str, method: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"{base}/fhir/{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/fhir+json",
+            "Accept": "application/fhir+json",
+        },
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def audit_entries(base: str, population: CarePopulation, patient_id: str) -> list[dict]:
+    """The log's entries about a person, read as the auditor (``admin``) through the API."""
     request = urllib.request.Request(
         f"{base}/audit/patient/{patient_id}/entries?_count=100",
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {bearer(base, population, 'admin')}"},
     )
     with urllib.request.urlopen(request) as response:
         return json.loads(response.read())["entries"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -12,8 +10,6 @@ from fastapi.testclient import TestClient
 from care_support import CarePopulation
 from carelight.config import Settings
 from carelight.server import create_app
-
-PASSWORD = "carelight-demo"
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +28,3 @@ def care_app(care_population: CarePopulation):
 def web(care_app) -> Iterator[TestClient]:
     with TestClient(care_app) as client:
         yield client
-
-
-def csrf_of(page: str) -> str:
-    return html.unescape(re.search(r'name="csrf" value="([^"]*)"', page).group(1))
-
-
-def sign_in(web: TestClient, username: str) -> None:
-    page = web.get("/signin", params={"next": "/care"})
-    form = {"csrf": csrf_of(page.text), "next": "/care", "username": username, "password": PASSWORD}
-    assert web.post("/signin", data=form, follow_redirects=False).status_code == 303

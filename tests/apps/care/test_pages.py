@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from care_app_support import csrf_of, sign_in
 
 from care_support import CarePopulation
-from conftest import csrf_of, sign_in
 
 pytestmark = pytest.mark.xdist_group("care")
 
@@ -44,7 +44,7 @@ def test_the_summary_is_read_through_the_gate_and_logged_first(
 def test_without_a_relationship_the_record_is_refused_and_the_refusal_logged(
     web, care_app, care_population: CarePopulation
 ):
-    person = care_population.stranger_to_trust
+    person = care_population.another_stranger
     sign_in(web, "nurse")
     before = log_count(care_app, person.patient_id)
     page = web.get(f"/care/patient/{person.patient_id}/problems")
@@ -62,7 +62,7 @@ def test_without_a_relationship_the_record_is_refused_and_the_refusal_logged(
 def test_break_glass_needs_the_session_csrf_token_and_a_reason(
     web, care_population: CarePopulation
 ):
-    person = care_population.stranger_to_trust
+    person = care_population.another_stranger
     sign_in(web, "carehome")
     url = f"/care/patient/{person.patient_id}/break-glass"
     stale = web.post(url, data={"reason": "Fell at the home, need medicines", "csrf": "x"})
