@@ -9,7 +9,7 @@ Handlers are plain ``def`` (database work runs in the thread pool) except those 
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
 import time
 from urllib.parse import urlencode
 
@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from carelight.access.breakglass import has_active_grant
+from carelight.access.directory import display_name, nhs_number_of
 from carelight.access.gate_api import break_glass
 from carelight.access.http import gate_of, guard, principal_of, record
 from carelight.access.principal import Principal, Purpose, Role
@@ -32,9 +33,10 @@ from carelight.apps.web import page, session_csrf, templates
 from carelight.audit.events import AccessEvent
 from carelight.fhir import bundles
 from carelight.fhir.errors import FhirError
+from carelight.fhir.search.execute import run_search
+from carelight.fhir.search.query import parse_search
 from carelight.fhir.store import Store, StoredResource
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/care", include_in_schema=False)
 ENV = templates("carelight.apps.care")
 RECORDERS = frozenset({Role.SOCIAL_WORKER, Role.CARE_HOME})  # social care at the point of care
@@ -94,9 +96,6 @@ def _source_names(request: Request, ctx) -> dict[str, str]:
     cached = getattr(request.app.state, "care_source_names", None)
     if cached and time.monotonic() - cached[0] < SOURCE_NAMES_TTL:
         return cached[1]
-    from carelight.fhir.search.execute import run_search
-    from carelight.fhir.search.query import parse_search
-
     names: dict[str, str] = {}
     with guard(request, "search", "Organization?_count", purpose=str(ctx.purpose)) as g:
         result = run_search(
@@ -250,8 +249,6 @@ def _refused(request: Request, patient_id: str, errors: list | None = None, reas
 
 
 def _demographics(patient: dict) -> dict:
-    from carelight.access.directory import display_name, nhs_number_of
-
     address = next(iter(patient.get("address") or ()), {})
     phone = next(
         (t.get("value") for t in patient.get("telecom") or () if t.get("system") == "phone"), ""
@@ -278,8 +275,6 @@ def _spaced(nhs: str) -> str:
 
 
 def _age(birth: str | None) -> str:
-    import datetime as dt
-
     try:
         born = dt.date.fromisoformat(birth or "")
     except ValueError:
