@@ -47,7 +47,9 @@ def build(people: int, seed: int) -> tuple[Path, Path]:
             ("users", "seed-demo"),
         ):
             console.print(f"carelight {' '.join(args)}")
-            subprocess.run([*carelight_command(), *args], env=_env(env), check=True, capture_output=True)
+            subprocess.run(
+                [*carelight_command(), *args], env=_env(env), check=True, capture_output=True
+            )
         (home / "care-ready").write_text("ok")
     return home, out
 
@@ -67,7 +69,9 @@ def record_sizes(out: Path) -> dict[str, tuple[str, int]]:
     for path in out.glob("*/Patient.ndjson"):
         for line in path.open():
             p = json.loads(line)
-            nhs = next((i["value"] for i in p.get("identifier", ()) if i.get("system") == NHS), None)
+            nhs = next(
+                (i["value"] for i in p.get("identifier", ()) if i.get("system") == NHS), None
+            )
             if nhs:
                 nhs_of[p["id"]] = nhs
                 if path.parent.name == GP:
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
         args.people, args.requests = 200, 50
     home, out = build(args.people, args.seed)
     sizes = record_sizes(out)
-    nhs, (patient_id, size) = min(sizes.items(), key=lambda kv: abs(kv[1][1] - WANTED))
+    _nhs, (patient_id, size) = min(sizes.items(), key=lambda kv: abs(kv[1][1] - WANTED))
     port = free_port()
     log_path = home / "serve.log"
     env = _env({"CARELIGHT_HOME": str(home), "CARELIGHT_BASE_URL": f"http://127.0.0.1:{port}/fhir"})
