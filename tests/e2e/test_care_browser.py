@@ -34,6 +34,9 @@ def test_a_gp_finds_a_person_and_sees_hospital_and_social_care(
     page, browser, care_server, care_population: CarePopulation
 ):
     person = care_population.shared
+    page.goto(f"{care_server}/care")  # not signed in: to the sign-in page, and back after
+    assert page.url.startswith(f"{care_server}/signin")
+    assert_accessible(page)
     sign_in(page, care_server, "gp")
     assert_accessible(page)
 
