@@ -18,13 +18,10 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import pytest
 from browser_support import assert_accessible, local_only, sign_in
 
 from care_support import CarePopulation
 from carelight.apps.care.present import CATEGORIES
-
-pytestmark = pytest.mark.xdist_group("care")
 
 TRUST = "Brackenfold and Harrowgill Teaching Hospitals NHS Trust"
 COUNCIL = "Calderbrook Council Adult Social Care"
