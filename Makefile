@@ -29,12 +29,14 @@ BENCH_ARGS ?=
 
 # System packages (Debian names) installed by scripts/ensure-system-packages
 # when missing. To add one, also teach that script how to probe for it.
-# The browser tests will need chromium here (probe already in the script):
-#     TEST_SYSTEM_PACKAGES := postgresql chromium
-TEST_SYSTEM_PACKAGES := postgresql
+# chromium: the browser tests (Playwright drives Debian's Chromium).
+TEST_SYSTEM_PACKAGES := postgresql chromium
 BENCH_SYSTEM_PACKAGES := postgresql wrk
-# The demo uses SQLite by default (see carelight.config), so nothing yet.
-DEMO_SYSTEM_PACKAGES :=
+# The demo uses SQLite by default (see carelight.config); npm for the web assets.
+DEMO_SYSTEM_PACKAGES := npm
+# The web apps' front-end packages (NHS.UK frontend; axe-core for the accessibility
+# tests), installed from package-lock.json again only when it changes.
+NODE_INSTALLED := node_modules/.installed
 
 ENSURE := scripts/ensure-system-packages
 
@@ -53,23 +55,30 @@ $(INSTALLED): pyproject.toml | $(PY)
 	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-demo: $(INSTALLED)
+$(NODE_INSTALLED): package.json package-lock.json
+	@$(ENSURE) npm
+	@echo "make: installing the web apps' front-end packages (npm ci)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+demo: $(INSTALLED) $(NODE_INSTALLED)
 	@$(ENSURE) $(DEMO_SYSTEM_PACKAGES)
 	$(VENV)/bin/carelight demo $(DEMO_ARGS)
 
 # -q plus the -ra from pyproject: dots, then a line per skip/failure with its reason.
 # -n 2: pytest-xdist; each worker starts its own PostgreSQL cluster (~0.5 s).
-test: $(INSTALLED)
+test: $(INSTALLED) $(NODE_INSTALLED)
 	@$(ENSURE) $(TEST_SYSTEM_PACKAGES)
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
-bench: $(INSTALLED)
+bench: $(INSTALLED) $(NODE_INSTALLED)
 	@$(ENSURE) $(BENCH_SYSTEM_PACKAGES)
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) -m bench.gate $(filter --quick,$(BENCH_ARGS))
 	$(PY) -m bench.audit $(filter --quick,$(BENCH_ARGS))
 	$(PY) -m bench.linkage $(filter --quick,$(BENCH_ARGS))
 	$(PY) -m bench.mpi $(filter --quick,$(BENCH_ARGS))
+	$(PY) -m bench.care $(filter --quick,$(BENCH_ARGS))
 
 # Both commands run even if the first fails, so one pass shows every problem.
 # One line per problem; run ruff without --output-format for the details.
@@ -91,4 +100,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules

@@ -1,4 +1,4 @@
-"""The ASGI application: the FHIR API at /fhir, errors as OperationOutcome."""
+"""The ASGI application: the FHIR API at /fhir (errors as OperationOutcome), the web apps."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from carelight.access.authn import PrincipalMiddleware
 from carelight.access.gate import Gate
 from carelight.access.gate_api import router as gate_router
 from carelight.access.routes import router as access_router
+from carelight.apps.care import router as care_router
+from carelight.apps.web import mount_static
 from carelight.audit.api import router as audit_router
 from carelight.audit.trail import log_engine, open_trail
 from carelight.config import Settings
@@ -61,6 +63,8 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     app.include_router(gate_router)
     app.include_router(audit_router, prefix="/audit")
     app.include_router(mpi_router)
+    app.include_router(care_router)  # the shared care record, /care
+    mount_static(app)
 
     @app.exception_handler(FhirError)
     async def _fhir_error(_request: Request, exc: FhirError):

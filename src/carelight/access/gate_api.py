@@ -22,7 +22,7 @@ from carelight.access import breakglass
 from carelight.access.gate import PATIENT_APP_SOURCE, PRIVACY_SCOPE
 from carelight.access.http import gate_of, guard, principal_of, record
 from carelight.access.optout import opt_out_consent, opted_out_purposes
-from carelight.access.principal import PROFESSIONAL_ROLES, Purpose, Role
+from carelight.access.principal import PROFESSIONAL_ROLES, Principal, Purpose, Role
 from carelight.audit.events import AccessEvent
 from carelight.fhir.errors import bad_request, error
 
@@ -57,7 +57,27 @@ async def open_break_glass(request: Request) -> Response:
     if not isinstance(ref, str) or not ref.removeprefix("Patient/"):
         raise bad_request('Name the person: {"patient": "Patient/<id>", "reason": "…"}.', "patient")
     patient_id = ref.removeprefix("Patient/")
-    reason = breakglass.check_reason(body.get("reason"))
+    grant, index = break_glass(request, principal, patient_id, body.get("reason"))
+    return _json(
+        {
+            "id": grant["id"],
+            "patient": f"Patient/{patient_id}",
+            "reason": grant["reason"],
+            "expires": _instant(grant["expires"]),
+            "purposeOfUse": Purpose.ETREAT.value,
+            "auditIndex": index,
+            "note": "Send X-Purpose-Of-Use: ETREAT with requests for this record; every access "
+            "is logged, shown to the patient and listed for your privacy officer.",
+        },
+        201,
+    )
+
+
+def break_glass(
+    request: Request, principal: Principal, patient_id: str, reason: object
+) -> tuple[dict, int]:
+    """Open a break-glass grant and record it in the log (the API's and the web apps' way)."""
+    reason = breakglass.check_reason(reason)
     store = request.app.state.store
     store.read("Patient", patient_id)  # 404 / 410 for no such person
     grant = breakglass.open_grant(store.engine, principal, patient_id, reason)
@@ -71,24 +91,12 @@ async def open_break_glass(request: Request) -> Response:
             purpose=Purpose.ETREAT.value,
             patients=(patient_id,),
             resources=(f"Patient/{patient_id}",),
-            reason=reason,
+            reason=grant["reason"],
             break_glass=True,
         ),
     )
     breakglass.set_audit_index(store.engine, grant["id"], index)
-    return _json(
-        {
-            "id": grant["id"],
-            "patient": f"Patient/{patient_id}",
-            "reason": reason,
-            "expires": _instant(grant["expires"]),
-            "purposeOfUse": Purpose.ETREAT.value,
-            "auditIndex": index,
-            "note": "Send X-Purpose-Of-Use: ETREAT with requests for this record; every access "
-            "is logged, shown to the patient and listed for your privacy officer.",
-        },
-        201,
-    )
+    return grant, index
 
 
 @router.get("/break-glass")

@@ -64,19 +64,21 @@ def record(request: Request, event: AccessEvent) -> int:
 
 
 class Guarded:
-    def __init__(self, request: Request, action: str, query: str | None) -> None:
+    def __init__(
+        self, request: Request, action: str, query: str | None, purpose: str | None = None
+    ) -> None:
         self.request = request
         self.action = action
         self.query = query
+        # The web apps choose the purpose per page (break-glass); API callers send the header.
+        self.purpose = purpose or request.headers.get(PURPOSE_HEADER)
         self.ctx: AccessContext | None = None
         self.recorded = False
 
     def __enter__(self) -> Guarded:
         principal = principal_of(self.request)
         try:
-            self.ctx = gate_of(self.request).context(
-                principal, self.request.headers.get(PURPOSE_HEADER)
-            )
+            self.ctx = gate_of(self.request).context(principal, self.purpose)
             check_scope(principal, self.action, self.query)
         except FhirError as exc:
             if principal is not None and exc.status == 403:
@@ -98,7 +100,7 @@ class Guarded:
                 outcome="refused",
                 username=principal.username,
                 principal=principal,
-                purpose=str(ctx.purpose) if ctx else self.request.headers.get(PURPOSE_HEADER),
+                purpose=str(ctx.purpose) if ctx else self.purpose,
                 query=self.query,
                 reason=exc.message[:300],
                 break_glass=bool(ctx and ctx.break_glass),
@@ -209,8 +211,11 @@ def check_scope(principal: Principal, action: str, query: str | None) -> None:
     )
 
 
-def guard(request: Request, action: str, query: str | None = None) -> Guarded:
-    return Guarded(request, action, query)
+def guard(
+    request: Request, action: str, query: str | None = None, purpose: str | None = None
+) -> Guarded:
+    """The gate and the log for one request; ``purpose`` overrides X-Purpose-Of-Use."""
+    return Guarded(request, action, query, purpose)
 
 
 def query_names(res_type: str | None, pairs: Iterable[tuple[str, str]]) -> str:
