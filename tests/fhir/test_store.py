@@ -312,7 +312,14 @@ def test_failed_bulk_batch_leaves_nothing_of_that_batch(store, monkeypatch):
         if table is schema.resource_version:
             raise Boom("version insert failed")
 
+    real_copy = store_module.Store._copy_packed
+
+    def copy_then_fail(conn, report):  # SQLite's packed batches: every row written, then boom
+        real_copy(conn, report)
+        raise Boom("packed batch failed")
+
     monkeypatch.setattr(store_module, "_insert_rows", insert_then_fail)
+    monkeypatch.setattr(store_module.Store, "_copy_packed", staticmethod(copy_then_fail))
     with pytest.raises(Boom):
         load(store, [patient("p0", family="Changed"), patient("p1"), patient("p2")])
     assert counts(store) == before

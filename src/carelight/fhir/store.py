@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import sqlite3
 import time
 import uuid
 from collections import deque
@@ -612,6 +613,9 @@ class Store:
         # take CPU from the writer.
         workers = max(1, (os.cpu_count() or 1) - 1) if workers is None else workers
         batches = _batches(resources, batch_size, report, as_bytes=workers > 0)
+        # On SQLite the workers hand each batch back as a small SQLite database (see
+        # pack_batch), which the writer copies with INSERT … SELECT: no Python objects per row.
+        pack = self.dialect == "sqlite"
         if workers <= 0:
             for batch in batches:
                 self._write_batch(prepare_batch(batch, source), report, source)
@@ -622,7 +626,7 @@ class Store:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             pending: deque = deque()
             for batch in batches:
-                pending.append((len(batch), pool.submit(prepare_batch, batch, source)))
+                pending.append((len(batch), pool.submit(prepare_batch, batch, source, pack)))
                 if len(pending) > workers + 1:  # one batch queued ahead of each worker
                     n, fut = pending.popleft()
                     self._write_batch(fut.result(), report, source)
@@ -646,6 +650,9 @@ class Store:
 
     def _write_batch(self, prepared: PreparedBatch, report: LoadReport, source: str | None) -> None:
         report.errors.extend(prepared.errors)
+        if prepared.packed is not None:
+            self._write_packed(prepared.packed, report)
+            return
         valid = prepared.resources
         if not valid:
             return
@@ -710,6 +717,86 @@ class Store:
             _insert_index_rows(conn, index_rows)
             report.created += len(new_rows)
             report.updated += len(changed)
+
+    def _write_packed(self, packed: bytes, report: LoadReport) -> None:
+        """Write a batch packed by :func:`pack_batch` (SQLite): the same rows, decisions and
+        report as the unpacked path, but rows go from the attached batch to the store in C."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            # ATTACH and deserialize are refused inside a transaction: both come first.
+            raw.execute("ATTACH DATABASE ':memory:' AS w")
+            try:
+                raw.deserialize(packed, name="w")
+                conn = conn.execution_options(carelight_write=True)
+                with conn.begin():
+                    self._copy_packed(conn, report)
+            finally:
+                raw.execute("DETACH DATABASE w")
+
+    @staticmethod
+    def _copy_packed(conn: Connection, report: LoadReport) -> None:
+        sql = conn.exec_driver_sql
+        matched = sql(
+            # CROSS JOIN keeps the batch as the outer loop: one unique-index probe per row.
+            "SELECT w.i, r.pk, r.version_id, r.deleted, r.content, w.head, w.tail "
+            "FROM w.res AS w CROSS JOIN main.resource AS r "
+            "ON r.res_type = w.res_type AND r.res_id = w.res_id"
+        ).all()
+        ts = now_instant()
+        stamp = instant_text(ts)
+        # This transaction holds the write lock (BEGIN IMMEDIATE), so max(pk) is ours.
+        top = sql("SELECT coalesce(max(pk), 0) FROM main.resource").scalar_one()
+        sql("UPDATE w.res SET pk = ? + i, version_id = 1, is_new = 1", (top + 1,))
+        marks, changed = [], []
+        for i, pk, version, deleted, stored, head, tail in matched:
+            text = head + _PLACEHOLDER_META + tail
+            if not deleted and stored is not None:
+                stored = _VOLATILE_META.sub(_PLACEHOLDER_META, stored, count=1)
+                if stored == text or orjson.loads(stored) == orjson.loads(text):
+                    report.unchanged += 1
+                    marks.append((None, None, i))
+                    continue
+            marks.append((pk, version + 1, i))
+            changed.append((pk, version + 1, head, tail))
+        if marks:
+            sql("UPDATE w.res SET pk = ?, version_id = ?, is_new = 0 WHERE i = ?", marks)
+        content = (
+            'head || \'"meta":{"versionId":"\' || version_id || '
+            '\'","lastUpdated":"\' || ? || \'"\' || tail'
+        )
+        new = sql(
+            "INSERT INTO main.resource "
+            "(pk, res_type, res_id, version_id, last_updated, deleted, source, content) "
+            f"SELECT pk, res_type, res_id, version_id, ?, 0, source, {content} "
+            "FROM w.res WHERE is_new = 1 ORDER BY i",
+            (ts, stamp),
+        ).rowcount
+        for pk, version, head, tail in changed:
+            Store._clear_index(conn, pk)
+            meta = f'"meta":{{"versionId":"{version}","lastUpdated":"{stamp}"'
+            sql(
+                "UPDATE main.resource SET version_id = ?, last_updated = ?, deleted = 0, "
+                "source = (SELECT source FROM w.res WHERE pk = ?), content = ? WHERE pk = ?",
+                (version, ts, pk, head + meta + tail, pk),
+            )
+        sql(
+            "INSERT INTO main.resource_version "
+            "(res_type, res_id, version_id, last_updated, deleted, source, content, method) "
+            f"SELECT res_type, res_id, version_id, ?, 0, source, {content}, "
+            "CASE WHEN version_id > 1 THEN 'PUT' ELSE 'POST' END "
+            "FROM w.res WHERE pk IS NOT NULL ORDER BY is_new DESC, i",
+            (ts, stamp),
+        )
+        for k, (table, columns) in enumerate(_INDEX_COLUMNS):
+            prefix = ("res_pk",) if table in _NO_RES_TYPE else ("res_pk", "res_type")
+            picked = ("r.pk",) if table in _NO_RES_TYPE else ("r.pk", "r.res_type")
+            sql(
+                f"INSERT INTO main.{table.name} ({', '.join((*prefix, *columns))}) "
+                f"SELECT {', '.join((*picked, *(f't.{c}' for c in columns)))} "
+                f"FROM w.t{k} AS t CROSS JOIN w.res AS r ON r.i = t.i WHERE r.pk IS NOT NULL"
+            )
+        report.created += new
+        report.updated += len(changed)
 
     def _reserve_pks(self, conn: Connection, n: int) -> list[int]:
         """Primary keys for n new resources, so the bulk path can insert without RETURNING."""
@@ -948,6 +1035,7 @@ class PreparedBatch:
     resources: dict[tuple[str, str], tuple[str, Compact]]  # JSON text with placeholder meta
     errors: list[tuple[Any, str]]
     sources: dict[tuple[str, str], str]
+    packed: bytes | None = None  # the resources as a serialised SQLite database (pack_batch)
 
 
 _VOLATILE_META = re.compile(r'"meta":\{"versionId":"[^"]*","lastUpdated":"[^"]*"')
@@ -971,11 +1059,62 @@ def _batches(
         yield batch
 
 
-def prepare_batch(batch: list[tuple[Any, Any]], source: str | None) -> PreparedBatch:
+# The packed batch: ``res`` (one row per resource, ``i`` its place in the batch; the writer
+# fills pk, version_id and is_new) and ``t<k>`` per entry of _INDEX_COLUMNS (``i`` + columns).
+_PACK_SCHEMA = ";".join(
+    [
+        "CREATE TABLE res (i INTEGER PRIMARY KEY, res_type, res_id, source, head, tail, "
+        "pk INTEGER, version_id INTEGER, is_new INTEGER)"
+    ]
+    + [f"CREATE TABLE t{k} (i, {', '.join(cols)})" for k, (_, cols) in enumerate(_INDEX_COLUMNS)]
+)
+_PACK_INSERTS = [
+    f"INSERT INTO t{k} VALUES ({', '.join('?' * (len(cols) + 1))})"
+    for k, (_, cols) in enumerate(_INDEX_COLUMNS)
+]
+
+
+def pack_batch(prepared: PreparedBatch) -> bytes:
+    """A prepared batch as a serialised in-memory SQLite database, for a SQLite writer.
+
+    Unpickling a batch's row tuples and binding them one by one cost the single writer about
+    as much as the inserts themselves; built here, in the worker, the writer only attaches the
+    bytes and copies rows with ``INSERT … SELECT``. The JSON text is split around the
+    placeholder meta (``head``/``tail``) so the writer can put versionId/lastUpdated in SQL.
+    """
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_PACK_SCHEMA)
+        res_rows = []
+        rows: list[list[tuple]] = [[] for _ in _INDEX_COLUMNS]
+        for i, (key, (text, entries)) in enumerate(prepared.resources.items()):
+            cut = text.index(_PLACEHOLDER_META)
+            tail = text[cut + len(_PLACEHOLDER_META) :]
+            res_rows.append((i, key[0], key[1], prepared.sources.get(key), text[:cut], tail))
+            for k, values in enumerate(entries):
+                if values:
+                    rows[k].extend((i, *v) for v in values)
+        db.executemany(
+            "INSERT INTO res (i, res_type, res_id, source, head, tail) VALUES (?, ?, ?, ?, ?, ?)",
+            res_rows,
+        )
+        for k, values in enumerate(rows):
+            if values:
+                db.executemany(_PACK_INSERTS[k], values)
+        db.commit()
+        return db.serialize()
+    finally:
+        db.close()
+
+
+def prepare_batch(
+    batch: list[tuple[Any, Any]], source: str | None, pack: bool = False
+) -> PreparedBatch:
     """Validate and extract index entries; the part of a bulk load that runs in parallel.
 
     The index does not depend on versionId or lastUpdated, so it is extracted here from the
-    resource with its final ``meta`` apart from those two, which the writer fills in.
+    resource with its final ``meta`` apart from those two, which the writer fills in. With
+    ``pack`` the result carries the batch as :func:`pack_batch` bytes instead of objects.
     """
     prepared = PreparedBatch({}, [], {})
     for label, resource, item_source in batch:
@@ -1006,6 +1145,9 @@ def prepare_batch(batch: list[tuple[Any, Any]], source: str | None) -> PreparedB
         prepared.resources[key] = (text, entries)
         if content["meta"].get("source"):
             prepared.sources[key] = content["meta"]["source"]
+    if pack and prepared.resources:
+        prepared.packed = pack_batch(prepared)
+        prepared.resources, prepared.sources = {}, {}
     return prepared
 
 
