@@ -597,6 +597,8 @@ class Store:
                 # proportion to the store.
                 # (on the driver connection: SQLite refuses it inside a transaction)
                 conn.connection.driver_connection.execute("PRAGMA temp_store=FILE")
+                # Sort with helper threads: the build is the one serial step of a load.
+                conn.connection.driver_connection.execute(f"PRAGMA threads={os.cpu_count() or 1}")
             try:
                 for ix in self._search_indexes():
                     ix.create(conn, checkfirst=True)
@@ -605,17 +607,19 @@ class Store:
                 if self.dialect == "sqlite":
                     conn.rollback()
                     conn.connection.driver_connection.execute("PRAGMA temp_store=MEMORY")
+                    conn.connection.driver_connection.execute("PRAGMA threads=0")
 
     def _bulk_load(self, resources, batch_size, source, progress, workers) -> LoadReport:
         report = LoadReport()
-        # The writer (this process) is busy with the database about as long as one worker
-        # is with validation and indexing: one core each. More workers than cores - 1 only
-        # take CPU from the writer.
-        workers = max(1, (os.cpu_count() or 1) - 1) if workers is None else workers
-        batches = _batches(resources, batch_size, report, as_bytes=workers > 0)
         # On SQLite the workers hand each batch back as a small SQLite database (see
-        # pack_batch), which the writer copies with INSERT … SELECT: no Python objects per row.
+        # pack_batch), which the writer copies with INSERT … SELECT: no Python objects per row,
+        # and the writer needs about a fifth of a worker's CPU, so one worker per core. On
+        # PostgreSQL the writer (this process) is busy about as long as a worker: one core
+        # each; more workers than cores - 1 only take CPU from the writer.
         pack = self.dialect == "sqlite"
+        if workers is None:
+            workers = max(1, (os.cpu_count() or 1) - (0 if pack else 1))
+        batches = _batches(resources, batch_size, report, as_bytes=workers > 0)
         if workers <= 0:
             for batch in batches:
                 self._write_batch(prepare_batch(batch, source), report, source)
