@@ -580,13 +580,25 @@ class Store:
 
     @staticmethod
     def _search_indexes() -> list:
-        """Indexes a load into an empty store builds at the end: every index but the unique
-        keys the writer itself looks up."""
+        """Every non-unique index of the resource, version, index and derived tables."""
         tables = (*schema.INDEX_TABLES, *schema.DERIVED_TABLES, R, V)
         return [ix for t in tables for ix in t.indexes]
 
+    @staticmethod
+    def _deferred_indexes() -> list:
+        """Indexes a load into an empty store builds at the end: those whose entries land all
+        over the B-tree (values, codes, targets). Indexes a load appends to in order stay:
+        ``res_pk`` grows with every batch, and lastUpdated and type follow the load, so they
+        cost the writer little as it goes, while building those on ``resource`` and
+        ``resource_version`` at the end would read both tables, JSON and all, five times over.
+        """
+        tables = (*schema.INDEX_TABLES, *schema.DERIVED_TABLES)
+        return [
+            ix for t in tables for ix in t.indexes if [c.name for c in ix.columns] != ["res_pk"]
+        ]
+
     def drop_search_indexes(self) -> None:
-        for ix in self._search_indexes():
+        for ix in self._deferred_indexes():
             ix.drop(self.engine, checkfirst=True)
 
     def ensure_indexes(self) -> None:
