@@ -762,7 +762,17 @@ class Store:
         stamp = instant_text(ts)
         # This transaction holds the write lock (BEGIN IMMEDIATE), so max(pk) is ours.
         top = sql("SELECT coalesce(max(pk), 0) FROM main.resource").scalar_one()
-        sql("UPDATE w.res SET pk = ? + i, version_id = 1, is_new = 1", (top + 1,))
+        if not matched:  # the common case: all new, numbered in batch order
+            sql("UPDATE w.res SET pk = ? + i, version_id = 1, is_new = 1", (top + 1,))
+        else:  # new ones numbered without gaps, as the plain path numbers them
+            sql("UPDATE w.res SET version_id = 1, is_new = 1")
+            known = {m[0] for m in matched}
+            size = sql("SELECT count(*) FROM w.res").scalar_one()
+            fresh = [i for i in range(size) if i not in known]
+            sql(
+                "UPDATE w.res SET pk = ? WHERE i = ?",
+                [(top + 1 + n, i) for n, i in enumerate(fresh)],
+            )
         marks, changed = [], []
         for i, pk, version, deleted, stored, head, tail in matched:
             text = head + _PLACEHOLDER_META + tail
@@ -1156,7 +1166,9 @@ def prepare_batch(
             continue
         content = Store._with_meta(resource, res_id, 0, 0.0, item_source or source)
         entries = index_rows(content)  # the index ignores versionId/lastUpdated
-        text = _VOLATILE_META.sub(_PLACEHOLDER_META, orjson.dumps(content).decode(), count=1)
+        # Empty, they serialise as _PLACEHOLDER_META (meta comes third, those two first).
+        content["meta"]["versionId"] = content["meta"]["lastUpdated"] = ""
+        text = orjson.dumps(content).decode()
         key = (content["resourceType"], res_id)
         prepared.resources[key] = (text, entries)
         if content["meta"].get("source"):
