@@ -124,6 +124,7 @@ _TABLES = (
     "sp_token", "sp_string", "sp_date", "sp_number", "sp_quantity", "sp_reference", "sp_uri",
     "compartment", "care_relationship", "person_link", "resource_version", "resource",
     "export_job", "break_glass", "audit_leaf", "audit_node", "audit_patient", "audit_checkpoint",
+    "mpi_record", "mpi_block", "mpi_review", "mpi_model",
 )  # fmt: skip
 TEST_BASE_URL = "http://testserver/fhir"
 

@@ -79,6 +79,11 @@ def load(
     is reported with its file, line number and reason; every valid line still loads.
     """
     store = _store(mmap=False)
+    from carelight.audit.trail import log_engine, open_trail
+
+    settings = Settings.from_env()
+    # Every linkage decision the load makes is recorded in the transparency log.
+    store.mpi.trail = open_trail(log_engine(settings, store.engine), settings)
     files = ndjson_files(directory)
     if not files:
         console.print(f"[red]No .ndjson files under {directory}.[/red]")
@@ -118,6 +123,11 @@ def load(
         f"{len(report.errors):,} refused — {len(files)} files in {seconds:,.1f} s "
         f"({(report.loaded + report.unchanged) / max(seconds, 1e-9):,.0f} resources/s)."
     )
+    from carelight.identity.mpi.cli import after_load
+
+    after_load(store, console)  # the first population: train the linkage model and link it
+    store.mpi.trail.close()
+    store.mpi.trail = None
     for label, message in report.errors[:100]:
         console.print(f"[yellow]{label}[/yellow]: {message}", highlight=False)
     if len(report.errors) > 100:
@@ -213,7 +223,8 @@ def demo(
     store.engine.dispose()
     console.print(
         f"Demo accounts ready ({len(seeded)}): gp, nurse, socialworker, carehome, researcher, "
-        "checker1, checker2, dac, analyst, admin, source-gp, source-trust, source-council and "
+        "checker1, checker2, dac, analyst, admin, dataquality, source-gp, source-trust, "
+        "source-council and "
         "patients by NHS number; password carelight-demo (docs/access.md)."
     )
     console.print(f"Serving Carelight on http://{host}:{port}/fhir (metadata: /fhir/metadata)")
@@ -223,9 +234,11 @@ def demo(
 def _register_subcommands() -> None:
     from carelight.access.cli import token, users_app
     from carelight.audit.cli import app as audit_app
+    from carelight.identity.mpi.cli import app as mpi_app
 
     app.add_typer(users_app, name="users")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(mpi_app, name="mpi")
     app.command("token")(token)
 
 

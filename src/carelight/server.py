@@ -22,6 +22,8 @@ from carelight.fhir.api import fhir_response, outcome_response, router
 from carelight.fhir.errors import FhirError, error
 from carelight.fhir.export.api import router as export_router
 from carelight.fhir.store import Store, open_store
+from carelight.identity.mpi.api import router as mpi_router
+from carelight.identity.mpi.person import router as person_router
 
 log = logging.getLogger("carelight")
 
@@ -49,13 +51,16 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     # The one gate and the transparency log it writes to (audit first, fail closed).
     app.state.gate = Gate(store)
     app.state.trail = open_trail(log_engine(settings, store.engine), settings)
+    store.mpi.trail = app.state.trail  # linkage decisions on every Patient write are logged
     app.add_middleware(PrincipalMiddleware)
     app.include_router(export_router, prefix="/fhir")  # first: /fhir/{type} would take /$export
     # Before the FHIR router, whose /fhir/{type}/{id} would take /fhir/.well-known/…
     app.include_router(access_router)
+    app.include_router(person_router, prefix="/fhir")  # the index's persons, read-only
     app.include_router(router, prefix="/fhir")
     app.include_router(gate_router)
     app.include_router(audit_router, prefix="/audit")
+    app.include_router(mpi_router)
 
     @app.exception_handler(FhirError)
     async def _fhir_error(_request: Request, exc: FhirError):

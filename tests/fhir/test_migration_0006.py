@@ -1,5 +1,5 @@
-"""Migration 0006 backfills care relationships and person links for resources already stored,
-so an upgraded store answers the gate exactly as a freshly loaded one."""
+"""Migrations 0006 and 0007 backfill care relationships and person links for resources already
+stored, so an upgraded store answers the gate exactly as a freshly loaded one."""
 
 from __future__ import annotations
 
@@ -26,8 +26,12 @@ def _rows(store) -> tuple[set, set]:
                 )
             ).all()
         )
-        people = set(conn.execute(select(schema.person_link)).all())
-    return care, people
+        links = conn.execute(select(schema.person_link)).all()
+    # Person ids differ (a fresh load draws new ones); the grouping of records must not.
+    persons: dict[str, set] = {}
+    for res_pk, patient_id, person in links:
+        persons.setdefault(person, set()).add((res_pk, patient_id))
+    return care, {frozenset(group) for group in persons.values()}
 
 
 def _to(store, revision: str, up: bool) -> None:

@@ -19,9 +19,9 @@ CareTeam           managingOrganization, participant.onBehalfOf, ``care-team``, 
 An organisation is keyed ``Organization/<id>`` when referenced, ``ods:<code>`` when given by its
 ODS identifier (GP registrations are often written that way); a principal carries both.
 
-``person_link`` groups the Patient records of one person (one per source system): for now by
-NHS number (``nhs:<number>``), else the record alone (``patient:<id>``). The master patient index
-(issue 5) will write this table instead, so every check that goes through it follows linkage.
+``person_link`` groups the Patient records of one person (one per source system); the master
+patient index (``carelight.identity.mpi``) writes it, so every check that goes through it follows
+linkage. ``person_keys`` is the grouping by NHS number it replaced, kept for migration 0006.
 """
 
 from __future__ import annotations

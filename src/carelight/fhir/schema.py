@@ -188,8 +188,9 @@ care_relationship = Table(
     Index("ix_care_relationship_res", "res_pk"),
 )
 
-# Which Patient records are the same person (one row per Patient resource). Keyed by NHS number
-# until the master patient index writes it.
+# Which Patient records are the same person: one row per current Patient record, written by the
+# master patient index (carelight.identity.mpi) in the record's write transaction. ``person``
+# is the person's id (a FHIR id: the Person resource the index serves).
 person_link = Table(
     "person_link",
     metadata,
@@ -203,7 +204,7 @@ person_link = Table(
 
 INDEX_TABLES = (sp_token, sp_string, sp_date, sp_number, sp_quantity, sp_reference, sp_uri)
 # Written with the search index, in the same transaction, and rebuilt the same way.
-DERIVED_TABLES = (compartment, care_relationship, person_link)
+DERIVED_TABLES = (compartment, care_relationship)
 
 
 def keys_condition(keys):

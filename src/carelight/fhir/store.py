@@ -42,7 +42,7 @@ from carelight.fhir.errors import (
     precondition_failed,
 )
 from carelight.fhir.extract import extract_rows
-from carelight.fhir.relationships import care_relationships, person_keys
+from carelight.fhir.relationships import care_relationships
 from carelight.fhir.resource_types import SUPPORTED
 from carelight.fhir.scope import Access, condition_of
 from carelight.fhir.validation import validate_resource
@@ -146,6 +146,10 @@ class Store:
         self.base_url = base_url.rstrip("/")
         self.dialect = engine.dialect.name
         mark = "?" if self.dialect == "sqlite" else "%s"
+        from carelight.identity.mpi.core import MasterPatientIndex
+
+        # Every Patient write decides the record's person in the same transaction.
+        self.mpi = MasterPatientIndex(self)
         self._read_sql = (
             "SELECT pk, version_id, last_updated, deleted, content, source FROM resource "
             f"WHERE res_type = {mark} AND res_id = {mark}"
@@ -419,6 +423,8 @@ class Store:
         ts = now_instant()
         version = current.version_id + 1
         self._clear_index(conn, current.pk)
+        if res_type == "Patient":
+            self.mpi.forget(conn, res_id)
         conn.execute(
             update(R)
             .where(R.c.pk == current.pk)
@@ -448,11 +454,17 @@ class Store:
         current: StoredResource | None,
         source: str | None,
         access: Access | None = None,
+        *,
+        linking: bool = True,
     ) -> StoredResource:
         ts = now_instant()
         version = 1 if current is None else current.version_id + 1
         if access is not None and source is None:
             source = access.source
+        pending = None
+        if res_type == "Patient" and linking:
+            pending = self.mpi.before_write(conn, res_id, resource)
+            resource = pending.resource
         content = self._with_meta(resource, res_id, version, ts, source)
         rows = index_rows(content)
         if access is not None:
@@ -507,6 +519,9 @@ class Store:
             )
         )
         self._write_index(conn, pk, res_type, rows)
+        if pending is not None:
+            self.mpi.after_write(conn, pk, pending)
+            self.mpi.log(pending.events)
         return StoredResource(res_type, res_id, version, ts, False, text, pk=pk, source=meta_source)
 
     @staticmethod
@@ -524,6 +539,22 @@ class Store:
             if key not in out:
                 out[key] = value
         return out
+
+    def set_assigned_number(self, conn: Connection, res_id: str, number: str | None) -> bool:
+        """Give a Patient record the NHS number of the person the index linked it to (or take
+        away one it gave before, with None): a new version when that changes anything."""
+        from carelight.identity.mpi.core import assign_number, has_nhs_identifier, strip_assigned
+
+        current = self._current(conn, "Patient", res_id, for_update=True)
+        if current is None or current.deleted:
+            return False
+        doc = current.json()
+        clean = strip_assigned(doc)
+        want = assign_number(clean, number) if number and not has_nhs_identifier(clean) else clean
+        if want == doc:
+            return False
+        self._write(conn, "Patient", res_id, want, "PUT", current, None, linking=False)
+        return True
 
     # -- search index --------------------------------------------------------------------
     @staticmethod
@@ -690,7 +721,7 @@ class Store:
                     stored = _VOLATILE_META.sub(_PLACEHOLDER_META, row.content, count=1)
                     # Same text is the common case on a re-load; otherwise compare content, so
                     # key order or 48 vs 48.0 do not make a new version.
-                    if stored == text or orjson.loads(stored) == orjson.loads(text):
+                    if stored == text or _same_content(key[0], stored, text):
                         report.unchanged += 1
                         continue
                 version = 1 if row is None else row.version_id + 1
@@ -733,6 +764,43 @@ class Store:
             _insert_index_rows(conn, index_rows)
             report.created += len(new_rows)
             report.updated += len(changed)
+            written = [(pk, rec, entries) for pk, (rec, entries) in zip(pks, new_rows, strict=True)]
+            self._link_patients(conn, written + changed)
+
+    def _link_patients(self, conn: Connection, written: list[tuple[int, dict, Compact]]) -> None:
+        """The master patient index decides each loaded Patient's person, one after another
+        (so records of one person in one batch find each other), in the batch's transaction."""
+        events = []
+        for pk, rec, entries in written:
+            if rec["res_type"] != "Patient":
+                continue
+            doc = orjson.loads(rec["content"])
+            pending = self.mpi.before_write(conn, rec["res_id"], doc)
+            if pending.resource is not doc:  # the index gave it the person's NHS number
+                text = orjson.dumps(pending.resource).decode()
+                conn.execute(update(R).where(R.c.pk == pk).values(content=text))
+                conn.execute(
+                    update(V)
+                    .where(
+                        V.c.res_type == "Patient",
+                        V.c.res_id == rec["res_id"],
+                        V.c.version_id == rec["version_id"],
+                    )
+                    .values(content=text)
+                )
+                new = index_rows(pending.resource)
+                if any(set(old) - set(now) for old, now in zip(entries, new, strict=True)):
+                    self._clear_index(conn, pk)  # something was taken away: rebuild
+                    self._write_index(conn, pk, "Patient", new)
+                else:  # only added: insert the new rows (no delete, which needs the indexes)
+                    added = tuple(
+                        [r for r in now if r not in set(old)]
+                        for old, now in zip(entries, new, strict=True)
+                    )
+                    self._write_index(conn, pk, "Patient", added)
+            self.mpi.after_write(conn, pk, pending)
+            events += pending.events
+        self.mpi.log(events)
 
     def _write_packed(self, packed: bytes, report: LoadReport) -> None:
         """Write a batch packed by :func:`pack_batch` (SQLite): the same rows, decisions and
@@ -901,7 +969,7 @@ class Store:
     def _referenced_outside(
         self,
         conn: Connection,
-        patient_id: str,
+        patient_ids: list[str],
         since: float | None,
         types: Sequence[str] | None,
         access: Access | None = None,
@@ -911,7 +979,7 @@ class Store:
             conn.execute(
                 select(R.c.res_type, R.c.res_id)
                 .join(C, C.c.res_pk == R.c.pk)
-                .where(C.c.patient_id == patient_id)
+                .where(C.c.patient_id.in_(patient_ids))
             ).all()
         )
         targets = {
@@ -919,7 +987,7 @@ class Store:
             for t, i in conn.execute(
                 select(ref.c.target_type, ref.c.target_id)
                 .join(C, C.c.res_pk == ref.c.res_pk)
-                .where(C.c.patient_id == patient_id, ref.c.target_id.is_not(None))
+                .where(C.c.patient_id.in_(patient_ids), ref.c.target_id.is_not(None))
                 .distinct()
             )
             if (t, i) not in members
@@ -950,7 +1018,9 @@ class Store:
         offset: int = 0,
         access: Access | None = None,
     ) -> tuple[list[StoredResource], bool]:
-        """The patient, every resource in their compartment, and what those refer to.
+        """The person's record: this Patient and every other Patient record the master patient
+        index links to the same person, everything in their compartments, and what those
+        refer to.
 
         With ``access``: refused unless the caller may see the Patient, and filtered to what
         the caller may see.
@@ -958,12 +1028,12 @@ class Store:
         C = schema.compartment
         with self.engine.connect() as conn:
             self.read("Patient", patient_id, conn=conn, access=access)
-            stmt = (
-                select(
-                    R.c.pk, R.c.res_type, R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content
-                )
-                .join(C, C.c.res_pk == R.c.pk)
-                .where(C.c.patient_id == patient_id, R.c.deleted == false())
+            records = self.person_records(conn, patient_id)
+            stmt = select(
+                R.c.pk, R.c.res_type, R.c.res_id, R.c.version_id, R.c.last_updated, R.c.content
+            ).where(
+                R.c.pk.in_(select(C.c.res_pk).where(C.c.patient_id.in_(records))),
+                R.c.deleted == false(),
             )
             if since is not None:
                 stmt = stmt.where(R.c.last_updated >= since)
@@ -979,8 +1049,22 @@ class Store:
             if offset == 0:
                 # Resources the record refers to but that are nobody's compartment members
                 # (practitioners, organisations, locations) come once, on the first page.
-                found += self._referenced_outside(conn, patient_id, since, types, access)
+                found += self._referenced_outside(conn, records, since, types, access)
         return found, more
+
+    @staticmethod
+    def person_records(conn: Connection, patient_id: str) -> list[str]:
+        """The ids of every Patient record of this record's person (at least itself)."""
+        PL = schema.person_link
+        person = select(PL.c.person).where(PL.c.patient_id == patient_id).scalar_subquery()
+        found = (
+            conn.execute(
+                select(PL.c.patient_id).where(PL.c.person == person).order_by(PL.c.patient_id)
+            )
+            .scalars()
+            .all()
+        )
+        return found if patient_id in found else [patient_id, *found]
 
 
 def _issue(code: str, diagnostics: str) -> Issue:
@@ -999,14 +1083,17 @@ _INDEX_COLUMNS = (
     (schema.sp_uri, ("param", "value")),
     (schema.compartment, ("patient_id",)),
     (schema.care_relationship, ("patient_id", "org", "kind", "period_start", "period_end")),
-    (schema.person_link, ("patient_id", "person")),
 )
-_NO_RES_TYPE = (schema.compartment, schema.care_relationship, schema.person_link)
+_NO_RES_TYPE = (schema.compartment, schema.care_relationship)
 
 
 def index_rows(content: dict) -> Compact:
-    """Every derived row of one resource: search index, compartments, relationships, persons."""
-    return (*extract_rows(content), care_relationships(content), person_keys(content))
+    """Every derived row of one resource: search index, compartments, relationships.
+
+    (A Patient's person, ``person_link``, is the master patient index's decision, written by
+    ``carelight.identity.mpi`` in the same transaction.)
+    """
+    return (*extract_rows(content), care_relationships(content))
 
 
 Compact = tuple[list[tuple], ...]
@@ -1052,6 +1139,19 @@ def _insert_rows(conn: Connection, table: Any, columns: Sequence[str], rows: lis
         return
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+
+
+def _same_content(res_type: str, stored: str, text: str) -> bool:
+    """Same resource apart from key order and number spelling (and, for a Patient, an NHS
+    number the master patient index gave it: the source never sent that)."""
+    a, b = orjson.loads(stored), orjson.loads(text)
+    if a == b:
+        return True
+    if res_type == "Patient":
+        from carelight.identity.mpi.core import strip_assigned
+
+        return strip_assigned(a) == strip_assigned(b)
+    return False
 
 
 @dataclass
