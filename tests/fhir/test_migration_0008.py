@@ -80,7 +80,7 @@ def test_upgrade_drops_derived_rows_and_downgrade_restores_them(store):
     assert answers["patient=p1"] == ["o1"]
     assert answers["patient:missing=true"] == ["o3"]
 
-    _to(store, "0006", up=False)
+    _to(store, "0007", up=False)
     old = _rows(store)
     combo = {(r.res_pk, r.system, r.code) for r in old["sp_token"] if r.param == "combo-code"}
     parts = {

@@ -1,7 +1,7 @@
 """Search parameters answered from other parameters' index rows: their own rows go.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-25
 
 ``combo-code`` is ``code`` or ``component-code``, ``patient`` is ``subject`` rows that point
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
