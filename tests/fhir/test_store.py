@@ -312,8 +312,60 @@ def test_failed_bulk_batch_leaves_nothing_of_that_batch(store, monkeypatch):
         if table is schema.resource_version:
             raise Boom("version insert failed")
 
+    real_copy = store_module.Store._copy_packed
+
+    def copy_then_fail(conn, report):  # SQLite's packed batches: every row written, then boom
+        real_copy(conn, report)
+        raise Boom("packed batch failed")
+
     monkeypatch.setattr(store_module, "_insert_rows", insert_then_fail)
+    monkeypatch.setattr(store_module.Store, "_copy_packed", staticmethod(copy_then_fail))
     with pytest.raises(Boom):
         load(store, [patient("p0", family="Changed"), patient("p1"), patient("p2")])
     assert counts(store) == before
     assert store.read("Patient", "p0").json()["name"][0]["family"] == "Smith"
+
+
+def test_packed_batches_write_what_the_plain_path_writes(tmp_path):
+    """On SQLite, worker processes hand batches back packed (store.pack_batch); in-process
+    loads and PostgreSQL take the plain path. Both must store the same rows."""
+    from carelight.fhir.store import open_store
+
+    items = [
+        patient("p1"),
+        patient("p2", family="Brontë", meta={"source": "urn:x"}),
+        observation("o1", "Patient/p1"),
+        observation("o2", "Patient/p2", performer=[{"reference": "Patient/p1"}]),
+        {"resourceType": "Observation", "id": "bad"},  # refused the same way
+    ]
+    stores = [open_store(f"sqlite:///{tmp_path / f'{n}.db'}") for n in ("plain", "packed")]
+    reports = [stores[0].bulk_load(items, workers=0), stores[1].bulk_load(items, workers=1)]
+    assert [(r.created, r.errors) for r in reports[:1]] == [
+        (r.created, r.errors) for r in reports[1:]
+    ]
+    changed = [patient("p1", family="Changed"), observation("o1", "Patient/p1"), patient("p3")]
+    again = [stores[0].bulk_load(changed, workers=0), stores[1].bulk_load(changed, workers=1)]
+    assert {(r.created, r.updated, r.unchanged) for r in again} == {(1, 1, 1)}
+
+    def snapshot(store) -> dict:
+        out = {}
+        with store.engine.connect() as conn:
+            for t in (schema.resource, schema.resource_version, *schema.INDEX_TABLES,
+                      *schema.DERIVED_TABLES):  # fmt: skip
+                cols = [c for c in t.c if c.name not in ("last_updated",)]
+                rows = conn.execute(select(*cols)).all()
+                # lastUpdated differs between the two loads; blank it out of the JSON too
+                out[t.name] = sorted(
+                    tuple(
+                        v.split('"lastUpdated":"')[0]
+                        if isinstance(v, str) and "lastUpdated" in v
+                        else v
+                        for v in row
+                    )
+                    for row in rows
+                )
+        return out
+
+    plain, packed = snapshot(stores[0]), snapshot(stores[1])
+    assert plain == packed
+    assert len(plain["resource"]) == 5 and len(plain["resource_version"]) == 6

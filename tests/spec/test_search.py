@@ -171,6 +171,39 @@ def test_include_and_revinclude(client, people):
     assert ids(b3, "include") == [obs["id"]]
 
 
+def test_derived_parameters(client, people):
+    """combo-code, combo-value-quantity and patient have no index rows of their own: they read
+    code/component-code, value-quantity/component-value-quantity and subject (a Patient)."""
+    p, other = people["jane"], people["bob"]
+    bp = {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+          "valueQuantity": {"value": 131, "unit": "mm[Hg]",
+                            "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}  # fmt: skip
+    panel = post(client, observation(p, code="85354-9", value=1, component=[bp]))
+    plain = post(client, observation(other, code="8480-6", value=120, unit="mm[Hg]"))
+    group = post(client, {"resourceType": "Group", "type": "person", "actual": True})
+    of_group = post(client, observation(p, subject={"reference": f"Group/{group['id']}"}))
+    assert sorted(ids(search(client, "Observation", **{"combo-code": "8480-6"}))) == sorted(
+        [panel["id"], plain["id"]]
+    )
+    assert ids(search(client, "Observation", **{"combo-code": "85354-9"})) == [panel["id"]]
+    assert ids(search(client, "Observation", **{"combo-value-quantity": "ge130"})) == [panel["id"]]
+    b = search(client, "Observation", **{"combo-code:missing": "true"})
+    assert ids(b) == []
+    b = search(client, "Observation", **{"patient:missing": "true"})
+    assert ids(b) == [of_group["id"]]  # its subject is a Group: no patient
+    assert ids(search(client, "Observation", patient=other)) == [plain["id"]]
+    b = search(client, "Observation", _id=plain["id"], _include="Observation:patient")
+    assert ids(b, "include") == [other]
+    b = search(client, "Observation", _id=of_group["id"], _include="Observation:patient")
+    assert ids(b, "include") == []
+    b = search(client, "Patient", _id=other, _revinclude="Observation:patient")
+    assert ids(b, "include") == [plain["id"]]
+    b = search(client, "Patient", **{"_has:Observation:patient:combo-code": "8480-6"})
+    assert sorted(ids(b)) == sorted([p, other])
+    b = search(client, "Observation", _id=f"{panel['id']},{plain['id']}", _sort="-combo-code")
+    assert ids(b) == [panel["id"], plain["id"]]  # 85354-9 sorts after 8480-6
+
+
 def test_sort_and_paging(client, people):
     b = search(client, "Patient", _sort="-birthdate")
     assert ids(b) == [people["bob"], people["zoe"], people["jane"]]

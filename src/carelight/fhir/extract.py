@@ -86,7 +86,7 @@ from carelight.fhir.index_entries import (
     UriEntry,
 )
 from carelight.fhir.resource_types import SUPPORTED_TYPES
-from carelight.fhir.searchparams import COMMON_PARAMS, REGISTRY, SearchParam
+from carelight.fhir.searchparams import COMMON_PARAMS, DERIVED, REGISTRY, SearchParam
 from carelight.fhir.text import normalise
 
 __all__ = [
@@ -512,11 +512,21 @@ class _Plan:
         self.compartment_params = compartment_params
 
 
-def _build_plan(params: dict[str, SearchParam], compartment: tuple[str, ...]) -> _Plan:
+def _build_plan(
+    params: dict[str, SearchParam], compartment: tuple[str, ...], derived: dict | None = None
+) -> _Plan:
+    derived = derived or {}
     # (key or None for "always", steps, handler, kind) -> parameter names
     grouped: dict[tuple, list[str]] = {}
+    # Parameters answered from other parameters' rows (searchparams.DERIVED) are not written;
+    # a compartment named by one is found through the rows it is derived from.
+    compartment = tuple(
+        n for c in compartment for n in (derived[c].names if c in derived else (c,))
+    )
     for param in params.values():
         if param.type not in _HANDLERS or param.store_handled or not param.paths:
+            continue
+        if param.name in derived:
             continue
         handler, kind = _HANDLERS[param.type]
         for path in param.paths:
@@ -545,7 +555,8 @@ def _build_plan(params: dict[str, SearchParam], compartment: tuple[str, ...]) ->
 
 
 _PLANS: dict[str, _Plan] = {
-    t: _build_plan(REGISTRY[t], PATIENT_COMPARTMENT.get(t, ())) for t in SUPPORTED_TYPES
+    t: _build_plan(REGISTRY[t], PATIENT_COMPARTMENT.get(t, ()), DERIVED.get(t))
+    for t in SUPPORTED_TYPES
 }
 _COMMON_PLAN = _build_plan(COMMON_PARAMS, ())
 _PATIENT_PLAN = _PLANS["Patient"]

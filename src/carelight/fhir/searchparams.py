@@ -18,6 +18,7 @@ unsupported. Deviations from R4: ``Flag`` also has ``status`` and ``category`` (
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from carelight.fhir.fhirpath import paths_from_expression
@@ -916,6 +917,54 @@ def _make(base: str, row: _Row) -> SearchParam:
 
 REGISTRY: dict[str, dict[str, SearchParam]] = _build()
 COMMON_PARAMS: dict[str, SearchParam] = {row[0]: _make("Resource", row) for row in COMMON}
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """Where a parameter's index rows are: under ``names`` (a union), and, for a reference
+    parameter that is another one restricted to a type, only rows with ``target_type``."""
+
+    names: tuple[str, ...]
+    target_type: str | None = None
+
+
+_WHERE_TYPE = re.compile(r"(.+)\.where\(resolve\(\) is (\w+)\)")
+
+
+def _derive(params: dict[str, SearchParam]) -> dict[str, Stored]:
+    """Parameters answered from other parameters' rows, so their own rows are never written.
+
+    ``combo-code`` (``Observation.code | Observation.component.code``) is the union of
+    ``code`` and ``component-code``; ``patient`` (``subject.where(resolve() is Patient)``) is
+    ``subject`` with target type Patient. About a fifth of an Observation's index rows were
+    such copies (docs/benchmarks.md, issue 3). Derived from the paths, so a new parameter of
+    either shape is picked up by itself.
+    """
+    single: dict[tuple[str, str], str] = {}
+    for p in params.values():
+        if len(p.paths) == 1 and not _WHERE_TYPE.fullmatch(p.paths[0]):
+            single.setdefault((p.type, p.paths[0]), p.name)
+    derived: dict[str, Stored] = {}
+    for p in params.values():
+        if p.type in ("composite", "special") or p.store_handled or not p.paths:
+            continue
+        if len(p.paths) > 1 and all((p.type, x) in single for x in p.paths):
+            derived[p.name] = Stored(tuple(single[(p.type, x)] for x in p.paths))
+        elif len(p.paths) == 1 and p.type == "reference":
+            m = _WHERE_TYPE.fullmatch(p.paths[0])
+            if m and (source := single.get((p.type, m.group(1)))) is not None:
+                derived[p.name] = Stored((source,), m.group(2))
+    return derived
+
+
+DERIVED: dict[str, dict[str, Stored]] = {t: _derive(ps) for t, ps in REGISTRY.items()}
+
+
+def stored_as(p: SearchParam) -> Stored:
+    """Which index rows answer ``p``: its own, or those of the parameters it is derived from."""
+    derived = DERIVED.get(p.base)
+    found = derived.get(p.name) if derived else None
+    return found if found is not None else Stored((p.name,))
 
 
 def get(resource_type: str, name: str) -> SearchParam | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import sqlite3
 import time
 import uuid
 from collections import deque
@@ -610,13 +611,30 @@ class Store:
 
     @staticmethod
     def _search_indexes() -> list:
-        """Indexes a load into an empty store builds at the end: every index but the unique
-        keys the writer itself looks up."""
+        """Every non-unique index of the resource, version, index and derived tables."""
         tables = (*schema.INDEX_TABLES, *schema.DERIVED_TABLES, R, V)
         return [ix for t in tables for ix in t.indexes]
 
+    @staticmethod
+    def _deferred_indexes() -> list:
+        """Indexes a load into an empty store builds at the end: those whose entries land all
+        over the B-tree (values, codes, targets). Indexes a load appends to in order stay:
+        ``res_pk`` grows with every batch, and lastUpdated and type follow the load, so they
+        cost the writer little as it goes, while building those on ``resource`` and
+        ``resource_version`` at the end would read both tables, JSON and all, five times over.
+        """
+        # person_link stays: the master patient index reads it for every loaded Patient.
+        tables = (*schema.INDEX_TABLES, *schema.DERIVED_TABLES)
+        return [
+            ix
+            for t in tables
+            if t is not schema.person_link
+            for ix in t.indexes
+            if [c.name for c in ix.columns] != ["res_pk"]
+        ]
+
     def drop_search_indexes(self) -> None:
-        for ix in self._search_indexes():
+        for ix in self._deferred_indexes():
             ix.drop(self.engine, checkfirst=True)
 
     def ensure_indexes(self) -> None:
@@ -627,6 +645,8 @@ class Store:
                 # proportion to the store.
                 # (on the driver connection: SQLite refuses it inside a transaction)
                 conn.connection.driver_connection.execute("PRAGMA temp_store=FILE")
+                # Sort with helper threads: the build is the one serial step of a load.
+                conn.connection.driver_connection.execute(f"PRAGMA threads={os.cpu_count() or 1}")
             try:
                 for ix in self._search_indexes():
                     ix.create(conn, checkfirst=True)
@@ -635,13 +655,18 @@ class Store:
                 if self.dialect == "sqlite":
                     conn.rollback()
                     conn.connection.driver_connection.execute("PRAGMA temp_store=MEMORY")
+                    conn.connection.driver_connection.execute("PRAGMA threads=0")
 
     def _bulk_load(self, resources, batch_size, source, progress, workers) -> LoadReport:
         report = LoadReport()
-        # The writer (this process) is busy with the database about as long as one worker
-        # is with validation and indexing: one core each. More workers than cores - 1 only
-        # take CPU from the writer.
-        workers = max(1, (os.cpu_count() or 1) - 1) if workers is None else workers
+        # On SQLite the workers hand each batch back as a small SQLite database (see
+        # pack_batch), which the writer copies with INSERT … SELECT: no Python objects per row,
+        # and the writer needs about a fifth of a worker's CPU, so one worker per core. On
+        # PostgreSQL the writer (this process) is busy about as long as a worker: one core
+        # each; more workers than cores - 1 only take CPU from the writer.
+        pack = self.dialect == "sqlite"
+        if workers is None:
+            workers = max(1, (os.cpu_count() or 1) - (0 if pack else 1))
         batches = _batches(resources, batch_size, report, as_bytes=workers > 0)
         if workers <= 0:
             for batch in batches:
@@ -653,7 +678,7 @@ class Store:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             pending: deque = deque()
             for batch in batches:
-                pending.append((len(batch), pool.submit(prepare_batch, batch, source)))
+                pending.append((len(batch), pool.submit(prepare_batch, batch, source, pack)))
                 if len(pending) > workers + 1:  # one batch queued ahead of each worker
                     n, fut = pending.popleft()
                     self._write_batch(fut.result(), report, source)
@@ -677,6 +702,9 @@ class Store:
 
     def _write_batch(self, prepared: PreparedBatch, report: LoadReport, source: str | None) -> None:
         report.errors.extend(prepared.errors)
+        if prepared.packed is not None:
+            self._write_packed(prepared.packed, report)
+            return
         valid = prepared.resources
         if not valid:
             return
@@ -778,6 +806,113 @@ class Store:
             self.mpi.after_write(conn, pk, pending)
             events += pending.events
         self.mpi.log(events)
+
+    def _write_packed(self, packed: bytes, report: LoadReport) -> None:
+        """Write a batch packed by :func:`pack_batch` (SQLite): the same rows, decisions and
+        report as the unpacked path, but rows go from the attached batch to the store in C."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            # ATTACH and deserialize are refused inside a transaction: both come first.
+            raw.execute("ATTACH DATABASE ':memory:' AS w")
+            try:
+                raw.deserialize(packed, name="w")
+                conn = conn.execution_options(carelight_write=True)
+                with conn.begin():
+                    self._copy_packed(conn, report)
+                    self._link_patients(conn, self._packed_patients(conn))
+            finally:
+                raw.execute("DETACH DATABASE w")
+
+    @staticmethod
+    def _packed_patients(conn: Connection) -> list[tuple[int, dict, Compact]]:
+        """The Patients a packed batch wrote, as :meth:`_link_patients` takes them (new ones
+        first, as the plain path lists them); their index rows are extracted again here, which
+        costs little: Patients are about one resource in a hundred."""
+        rows = conn.exec_driver_sql(
+            "SELECT r.pk, r.res_id, r.version_id, r.content "
+            "FROM w.res AS w CROSS JOIN main.resource AS r ON r.pk = w.pk "
+            "WHERE w.pk IS NOT NULL AND w.res_type = 'Patient' ORDER BY w.is_new DESC, w.i"
+        ).all()
+        out = []
+        for pk, res_id, version, content in rows:
+            rec = {"res_type": "Patient", "res_id": res_id, "version_id": version}
+            out.append((pk, {**rec, "content": content}, index_rows(orjson.loads(content))))
+        return out
+
+    @staticmethod
+    def _copy_packed(conn: Connection, report: LoadReport) -> None:
+        sql = conn.exec_driver_sql
+        matched = sql(
+            # CROSS JOIN keeps the batch as the outer loop: one unique-index probe per row.
+            "SELECT w.i, r.pk, r.version_id, r.deleted, r.content, w.head, w.tail, w.res_type "
+            "FROM w.res AS w CROSS JOIN main.resource AS r "
+            "ON r.res_type = w.res_type AND r.res_id = w.res_id"
+        ).all()
+        ts = now_instant()
+        stamp = instant_text(ts)
+        # This transaction holds the write lock (BEGIN IMMEDIATE), so max(pk) is ours.
+        top = sql("SELECT coalesce(max(pk), 0) FROM main.resource").scalar_one()
+        if not matched:  # the common case: all new, numbered in batch order
+            sql("UPDATE w.res SET pk = ? + i, version_id = 1, is_new = 1", (top + 1,))
+        else:  # new ones numbered without gaps, as the plain path numbers them
+            sql("UPDATE w.res SET version_id = 1, is_new = 1")
+            known = {m[0] for m in matched}
+            size = sql("SELECT count(*) FROM w.res").scalar_one()
+            if fresh := [i for i in range(size) if i not in known]:
+                sql(
+                    "UPDATE w.res SET pk = ? WHERE i = ?",
+                    [(top + 1 + n, i) for n, i in enumerate(fresh)],
+                )
+        marks, changed = [], []
+        for i, pk, version, deleted, stored, head, tail, res_type in matched:
+            text = head + _PLACEHOLDER_META + tail
+            if not deleted and stored is not None:
+                stored = _VOLATILE_META.sub(_PLACEHOLDER_META, stored, count=1)
+                if stored == text or _same_content(res_type, stored, text):
+                    report.unchanged += 1
+                    marks.append((None, None, i))
+                    continue
+            marks.append((pk, version + 1, i))
+            changed.append((pk, version + 1, head, tail))
+        if marks:
+            sql("UPDATE w.res SET pk = ?, version_id = ?, is_new = 0 WHERE i = ?", marks)
+        content = (
+            'head || \'"meta":{"versionId":"\' || version_id || '
+            '\'","lastUpdated":"\' || ? || \'"\' || tail'
+        )
+        new = sql(
+            "INSERT INTO main.resource "
+            "(pk, res_type, res_id, version_id, last_updated, deleted, source, content) "
+            f"SELECT pk, res_type, res_id, version_id, ?, 0, source, {content} "
+            "FROM w.res WHERE is_new = 1 ORDER BY i",
+            (ts, stamp),
+        ).rowcount
+        for pk, version, head, tail in changed:
+            Store._clear_index(conn, pk)
+            meta = f'"meta":{{"versionId":"{version}","lastUpdated":"{stamp}"'
+            sql(
+                "UPDATE main.resource SET version_id = ?, last_updated = ?, deleted = 0, "
+                "source = (SELECT source FROM w.res WHERE pk = ?), content = ? WHERE pk = ?",
+                (version, ts, pk, head + meta + tail, pk),
+            )
+        sql(
+            "INSERT INTO main.resource_version "
+            "(res_type, res_id, version_id, last_updated, deleted, source, content, method) "
+            f"SELECT res_type, res_id, version_id, ?, 0, source, {content}, "
+            "CASE WHEN version_id > 1 THEN 'PUT' ELSE 'POST' END "
+            "FROM w.res WHERE pk IS NOT NULL ORDER BY is_new DESC, i",
+            (ts, stamp),
+        )
+        for k, (table, columns) in enumerate(_INDEX_COLUMNS):
+            prefix = ("res_pk",) if table in _NO_RES_TYPE else ("res_pk", "res_type")
+            picked = ("r.pk",) if table in _NO_RES_TYPE else ("r.pk", "r.res_type")
+            sql(
+                f"INSERT INTO main.{table.name} ({', '.join((*prefix, *columns))}) "
+                f"SELECT {', '.join((*picked, *(f't.{c}' for c in columns)))} "
+                f"FROM w.t{k} AS t CROSS JOIN w.res AS r ON r.i = t.i WHERE r.pk IS NOT NULL"
+            )
+        report.created += new
+        report.updated += len(changed)
 
     def _reserve_pks(self, conn: Connection, n: int) -> list[int]:
         """Primary keys for n new resources, so the bulk path can insert without RETURNING."""
@@ -1048,6 +1183,7 @@ class PreparedBatch:
     resources: dict[tuple[str, str], tuple[str, Compact]]  # JSON text with placeholder meta
     errors: list[tuple[Any, str]]
     sources: dict[tuple[str, str], str]
+    packed: bytes | None = None  # the resources as a serialised SQLite database (pack_batch)
 
 
 _VOLATILE_META = re.compile(r'"meta":\{"versionId":"[^"]*","lastUpdated":"[^"]*"')
@@ -1071,11 +1207,62 @@ def _batches(
         yield batch
 
 
-def prepare_batch(batch: list[tuple[Any, Any]], source: str | None) -> PreparedBatch:
+# The packed batch: ``res`` (one row per resource, ``i`` its place in the batch; the writer
+# fills pk, version_id and is_new) and ``t<k>`` per entry of _INDEX_COLUMNS (``i`` + columns).
+_PACK_SCHEMA = ";".join(
+    [
+        "CREATE TABLE res (i INTEGER PRIMARY KEY, res_type, res_id, source, head, tail, "
+        "pk INTEGER, version_id INTEGER, is_new INTEGER)"
+    ]
+    + [f"CREATE TABLE t{k} (i, {', '.join(cols)})" for k, (_, cols) in enumerate(_INDEX_COLUMNS)]
+)
+_PACK_INSERTS = [
+    f"INSERT INTO t{k} VALUES ({', '.join('?' * (len(cols) + 1))})"
+    for k, (_, cols) in enumerate(_INDEX_COLUMNS)
+]
+
+
+def pack_batch(prepared: PreparedBatch) -> bytes:
+    """A prepared batch as a serialised in-memory SQLite database, for a SQLite writer.
+
+    Unpickling a batch's row tuples and binding them one by one cost the single writer about
+    as much as the inserts themselves; built here, in the worker, the writer only attaches the
+    bytes and copies rows with ``INSERT … SELECT``. The JSON text is split around the
+    placeholder meta (``head``/``tail``) so the writer can put versionId/lastUpdated in SQL.
+    """
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_PACK_SCHEMA)
+        res_rows = []
+        rows: list[list[tuple]] = [[] for _ in _INDEX_COLUMNS]
+        for i, (key, (text, entries)) in enumerate(prepared.resources.items()):
+            cut = text.index(_PLACEHOLDER_META)
+            tail = text[cut + len(_PLACEHOLDER_META) :]
+            res_rows.append((i, key[0], key[1], prepared.sources.get(key), text[:cut], tail))
+            for k, values in enumerate(entries):
+                if values:
+                    rows[k].extend((i, *v) for v in values)
+        db.executemany(
+            "INSERT INTO res (i, res_type, res_id, source, head, tail) VALUES (?, ?, ?, ?, ?, ?)",
+            res_rows,
+        )
+        for k, values in enumerate(rows):
+            if values:
+                db.executemany(_PACK_INSERTS[k], values)
+        db.commit()
+        return db.serialize()
+    finally:
+        db.close()
+
+
+def prepare_batch(
+    batch: list[tuple[Any, Any]], source: str | None, pack: bool = False
+) -> PreparedBatch:
     """Validate and extract index entries; the part of a bulk load that runs in parallel.
 
     The index does not depend on versionId or lastUpdated, so it is extracted here from the
-    resource with its final ``meta`` apart from those two, which the writer fills in.
+    resource with its final ``meta`` apart from those two, which the writer fills in. With
+    ``pack`` the result carries the batch as :func:`pack_batch` bytes instead of objects.
     """
     prepared = PreparedBatch({}, [], {})
     for label, resource, item_source in batch:
@@ -1101,11 +1288,16 @@ def prepare_batch(batch: list[tuple[Any, Any]], source: str | None) -> PreparedB
             continue
         content = Store._with_meta(resource, res_id, 0, 0.0, item_source or source)
         entries = index_rows(content)  # the index ignores versionId/lastUpdated
-        text = _VOLATILE_META.sub(_PLACEHOLDER_META, orjson.dumps(content).decode(), count=1)
+        # Empty, they serialise as _PLACEHOLDER_META (meta comes third, those two first).
+        content["meta"]["versionId"] = content["meta"]["lastUpdated"] = ""
+        text = orjson.dumps(content).decode()
         key = (content["resourceType"], res_id)
         prepared.resources[key] = (text, entries)
         if content["meta"].get("source"):
             prepared.sources[key] = content["meta"]["source"]
+    if pack and prepared.resources:
+        prepared.packed = pack_batch(prepared)
+        prepared.resources, prepared.sources = {}, {}
     return prepared
 
 

@@ -12,7 +12,7 @@ from carelight.fhir import schema
 from carelight.fhir.resource_types import SUPPORTED
 from carelight.fhir.scope import Access, condition_of
 from carelight.fhir.search.query import Include, SearchQuery, parse_search
-from carelight.fhir.search.sql import Compiler
+from carelight.fhir.search.sql import Compiler, param_condition
 
 if TYPE_CHECKING:
     from carelight.fhir.store import Store, StoredResource
@@ -199,7 +199,7 @@ def _forward(
         # `|| ''` keeps SQLite on the res_pk index: these few keys are the selective part.
         conds += [
             REF.c.res_type.concat("") == inc.source_type,
-            REF.c.param.concat("") == inc.param.name,
+            param_condition(REF, inc.param, planner_hint=True),
         ]
     if inc.target_type:
         conds.append(REF.c.target_type == inc.target_type)
@@ -237,7 +237,7 @@ def _reverse(
         .join(REF, REF.c.res_pk == R.c.pk)
         .where(
             REF.c.res_type == inc.source_type,
-            REF.c.param == inc.param.name,
+            param_condition(REF, inc.param),
             or_(*target_conds),
             R.c.deleted == false(),
         )

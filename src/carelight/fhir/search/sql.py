@@ -27,7 +27,7 @@ from carelight.fhir.search.values import (
     parse_token,
     split_prefix,
 )
-from carelight.fhir.searchparams import SearchParam
+from carelight.fhir.searchparams import SearchParam, stored_as
 from carelight.fhir.text import normalise
 
 TABLES = {
@@ -57,6 +57,20 @@ def _code_bindings() -> dict[str, str]:
 
 def implied_system(p: SearchParam) -> str | None:
     return _code_bindings().get(p.expression)
+
+
+def param_condition(t: FromClause, p: SearchParam, *, planner_hint: bool = False):
+    """``t.param`` names ``p``'s rows: its own, or those it is derived from (``combo-code`` is
+    ``code`` or ``component-code``; ``patient`` is ``subject`` rows that point at a Patient;
+    see ``searchparams.DERIVED``). ``planner_hint`` writes ``param || ''`` so that SQLite
+    does not pick the (res_type, param, …) index over a more selective one."""
+    stored = stored_as(p)
+    col = t.c.param.concat("") if planner_hint else t.c.param
+    cond = col == stored.names[0] if len(stored.names) == 1 else col.in_(stored.names)
+    if stored.target_type is not None:
+        ttype = t.c.target_type.concat("") if planner_hint else t.c.target_type
+        cond = and_(cond, ttype == stored.target_type)
+    return cond
 
 
 def _like_escape(text: str) -> str:
@@ -99,7 +113,7 @@ class Compiler:
             return self._last_updated(c, r)
         if c.modifier == "missing":
             t = TABLES[p.type].alias()
-            present = select(t.c.res_pk).where(t.c.res_type == resource_type, t.c.param == p.name)
+            present = select(t.c.res_pk).where(t.c.res_type == resource_type, param_condition(t, p))
             cond = self._member(r, t, present)
             return not_(cond) if c.values[0] == "true" else cond
         builder = getattr(self, f"_{p.type}")
@@ -137,7 +151,9 @@ class Compiler:
             if not conds:
                 raise bad_request(f"Search parameter '{p.name}': '{v}' names no code or system.")
             alternatives.append(and_(*conds))
-        sub = select(t.c.res_pk).where(t.c.res_type == rt, t.c.param == p.name, or_(*alternatives))
+        sub = select(t.c.res_pk).where(
+            t.c.res_type == rt, param_condition(t, p), or_(*alternatives)
+        )
         cond = self._member(r, t, sub)
         return not_(cond) if c.modifier == "not" else cond
 
@@ -153,7 +169,9 @@ class Compiler:
                 )
             else:
                 alternatives.append(t.c.value.like(_like_escape(normalise(v)) + "%", escape="\\"))
-        sub = select(t.c.res_pk).where(t.c.res_type == rt, t.c.param == p.name, or_(*alternatives))
+        sub = select(t.c.res_pk).where(
+            t.c.res_type == rt, param_condition(t, p), or_(*alternatives)
+        )
         return self._member(r, t, sub)
 
     def _date(self, p: SearchParam, c: Criterion, r: FromClause, rt: str) -> ColumnElement[bool]:
@@ -191,7 +209,7 @@ class Compiler:
         """
         t = TABLES[kind].alias()
         sub = select(t.c.res_pk).where(
-            t.c.res_type == rt, t.c.param == p.name, or_(*(build(t, v) for v in c.values))
+            t.c.res_type == rt, param_condition(t, p), or_(*(build(t, v) for v in c.values))
         )
         return self._member(r, t, sub)
 
@@ -202,7 +220,9 @@ class Compiler:
         alternatives = []
         for v in c.values:
             alternatives.append(self._reference_value(t, v, c.target_type, p))
-        sub = select(t.c.res_pk).where(t.c.res_type == rt, t.c.param == p.name, or_(*alternatives))
+        sub = select(t.c.res_pk).where(
+            t.c.res_type == rt, param_condition(t, p), or_(*alternatives)
+        )
         return self._member(r, t, sub)
 
     def _reference_value(self, t, v: str, target_type: str | None, p: SearchParam):
@@ -231,7 +251,9 @@ class Compiler:
                 alternatives.append(literal(v).like(t.c.value + "%"))
             else:
                 alternatives.append(t.c.value == v)
-        sub = select(t.c.res_pk).where(t.c.res_type == rt, t.c.param == p.name, or_(*alternatives))
+        sub = select(t.c.res_pk).where(
+            t.c.res_type == rt, param_condition(t, p), or_(*alternatives)
+        )
         return self._member(r, t, sub)
 
     # -- chains and reverse chains -----------------------------------------------------------
@@ -247,7 +269,7 @@ class Compiler:
             )
             .where(
                 ref.c.res_type == resource_type,
-                ref.c.param == c.param.name,
+                param_condition(ref, c.param),
                 ref.c.target_type == c.target_type,
                 target.c.deleted == false(),
                 Compiler(self.base_url, access=self.access).condition(
@@ -271,7 +293,7 @@ class Compiler:
             .join(source, source.c.pk == ref.c.res_pk)
             .where(
                 ref.c.res_type == c.has.source_type,
-                ref.c.param == c.has.reference_param.name,
+                param_condition(ref, c.has.reference_param),
                 ref.c.target_type == resource_type,
                 source.c.deleted == false(),
                 inner.condition(c.has.criterion, source, c.has.source_type),
@@ -306,7 +328,7 @@ class Compiler:
             agg = func.max(value) if descending else func.min(value)
             col = (
                 select(agg)
-                .where(t.c.res_pk == r.c.pk, t.c.res_type == resource_type, t.c.param == p.name)
+                .where(t.c.res_pk == r.c.pk, t.c.res_type == resource_type, param_condition(t, p))
                 .correlate(r)
                 .scalar_subquery()
             )
@@ -360,4 +382,4 @@ def number_condition(prefix: str, n: NumberValue, col) -> ColumnElement[bool]:
     raise bad_request(f"Unknown prefix '{prefix}'.")
 
 
-__all__ = ["Compiler", "date_condition", "number_condition"]
+__all__ = ["Compiler", "date_condition", "number_condition", "param_condition"]
