@@ -70,6 +70,22 @@ def store_records(store) -> list[LinkageRecord]:
     return [features(doc) for _, _, doc in store_patients(store)]
 
 
+def bounded_duckdb():
+    """Splink's DuckDB with a memory ceiling (``CARELIGHT_LINKAGE_MEMORY``, default 512MB),
+    spilling to a temporary folder beyond it: training and linking run inside ``carelight
+    load``, which must stay within bounded memory whatever the population."""
+    import os
+    import tempfile
+
+    import duckdb
+    from splink import DuckDBAPI
+
+    limit = os.environ.get("CARELIGHT_LINKAGE_MEMORY", "512MB")
+    spill = os.path.join(tempfile.gettempdir(), "carelight-linkage")
+    con = duckdb.connect(config={"memory_limit": limit, "temp_directory": spill})
+    return DuckDBAPI(connection=con)
+
+
 def train_store(store, *, db_api=None, seed: int = 5) -> LinkageModel:
     """Train on every Patient in the store; save as the next version, now the active one."""
     records = store_records(store)
@@ -78,7 +94,7 @@ def train_store(store, *, db_api=None, seed: int = 5) -> LinkageModel:
             f"the store holds {len(records)} Patient records; training needs at least 50 "
             "(load a population first)"
         )
-    model = train(records, db_api=db_api, seed=seed)
+    model = train(records, db_api=db_api or bounded_duckdb(), seed=seed)
     store.mpi.save_model(model)
     return model
 
@@ -128,7 +144,7 @@ def link_all(
     report = LinkReport(records=len(records))
     if not records:
         return report
-    clusters = model.link(records, db_api=db_api)
+    clusters = model.link(records, db_api=db_api or bounded_duckdb())
     persons = _person_ids(clusters, current)
     for n in range(0, len(patients), batch_size):
         chunk = patients[n : n + batch_size]
