@@ -27,7 +27,10 @@ def test_the_root_from_a_proof_is_the_tree_root_for_every_leaf_of_small_trees():
             assert merkle.root_from_inclusion_proof(index, size, other, proof) != root
             if proof:
                 bent = [proof[0][:-1] + bytes([proof[0][-1] ^ 1]), *proof[1:]]
-                assert merkle.root_from_inclusion_proof(index, size, leaf(entries[index]), bent) != root
+                assert (
+                    merkle.root_from_inclusion_proof(index, size, leaf(entries[index]), bent)
+                    != root
+                )
 
 
 def test_a_proof_of_the_wrong_shape_is_refused():

@@ -96,9 +96,7 @@ def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     return path
 
 
-def root_from_inclusion_proof(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """The root an inclusion proof leads to from a leaf hash (RFC 9162 §2.1.3.2): the entry
     is in the tree of ``size`` entries if and only if this equals that tree's root. Raises
     ValueError for a proof of the wrong shape (too long, too short, a hash not 32 bytes)."""

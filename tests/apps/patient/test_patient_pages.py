@@ -48,7 +48,8 @@ def test_sign_in_explains_what_to_fix(web, care_patient: Person):
         bad = web.post("/patient/signin", data={**form, "nhs": nhs})
         assert bad.status_code == 400 and message in bad.text
     wrong = web.post(
-        "/patient/signin", data={**form, "nhs": care_patient.nhs_number, "password": "not-it-at-all"}
+        "/patient/signin",
+        data={**form, "nhs": care_patient.nhs_number, "password": "not-it-at-all"},
     )
     assert wrong.status_code == 400 and "The NHS number or password is not right" in wrong.text
     stale = web.post("/patient/signin", data={**form, "csrf": "x", "nhs": care_patient.nhs_number})
@@ -79,7 +80,9 @@ def test_my_record_comes_from_every_source_through_the_gate_and_is_logged_first(
     assert "Normal range" in results.text and "svg" in results.text
     assert "than the normal range" in results.text  # at least one flagged result
     medicines = web.get("/patient/record/medicines")
-    assert "Medicines you take now" in medicines.text and "Medicines you took before" in medicines.text
+    assert (
+        "Medicines you take now" in medicines.text and "Medicines you took before" in medicines.text
+    )
     assert web.get("/patient/record/nothing").status_code == 404
 
 
@@ -100,7 +103,9 @@ def test_the_downloads_hold_the_whole_record_and_only_it(web, patient_app, care_
     }  # fmt: skip
     assert nhs == {care_patient.nhs_number}  # nobody else's record
     sources = {r.get("meta", {}).get("source", "") for r in resources}
-    assert {"/Y99101/", "/X9A/", "/X99LB/"} <= {s for src in sources for s in re.findall(r"/[A-Z0-9]+/", src)}
+    assert {"/Y99101/", "/X9A/", "/X99LB/"} <= {
+        s for src in sources for s in re.findall(r"/[A-Z0-9]+/", src)
+    }
     newest = own_entries(patient_app, care_patient.patient_id, 1)[0]
     assert b'"code":"export"' in newest
     document = web.get("/patient/download/record.html")
@@ -109,9 +114,7 @@ def test_the_downloads_hold_the_whole_record_and_only_it(web, patient_app, care_
     assert "<script" not in document.text
 
 
-def test_a_gp_look_is_listed_for_the_patient_and_verifies(
-    web, patient_app, care_patient: Person
-):
+def test_a_gp_look_is_listed_for_the_patient_and_verifies(web, patient_app, care_patient: Person):
     sign_in_professional(web, "gp")
     assert web.get(f"/care/patient/{care_patient.patient_id}").status_code == 200
     web.cookies.clear()
@@ -157,7 +160,9 @@ def test_the_opt_out_is_set_at_once_and_removed(web, patient_app, care_patient: 
     assert web.post("/patient/choices", data={"research": "opt-out"}).status_code == 400
     missing = web.post("/patient/choices", data={"csrf": csrf, "research": "opt-out"})
     assert missing.status_code == 400 and "for planning" in missing.text
-    saved = web.post("/patient/choices", data={"csrf": csrf, "research": "opt-out", "planning": "allow"})
+    saved = web.post(
+        "/patient/choices", data={"csrf": csrf, "research": "opt-out", "planning": "allow"}
+    )
     assert saved.status_code == 200 and "Your choices are saved" in saved.text
     assert "Research: your data will not be used" in saved.text
     assert not may_use(engine, care_patient.patient_id, "HRESCH")

@@ -87,7 +87,9 @@ def test_refusals_failed_sign_ins_and_the_patients_own_use():
     a = access_of(1, entry_bytes(refused))
     assert a.what == "Tried to look at your record, and was refused" and a.refused
     assert a.why == "Your care" and a.reason == "no care relationship"
-    failed = AccessEvent("login-failed", "refused", "Patient/p1", patients=("p1",), reason="wrong password")
+    failed = AccessEvent(
+        "login-failed", "refused", "Patient/p1", patients=("p1",), reason="wrong password"
+    )
     assert access_of(2, entry_bytes(failed)).who == "Someone using your NHS number"
     own = AccessEvent("everything", "success", ME.username, ME, "PATRQT", patients=("p1",))
     assert is_own(entry_bytes(own))
@@ -100,5 +102,8 @@ def test_the_bundle_holds_every_resource_as_stored():
     ]  # fmt: skip
     bundle = orjson.loads(download.bundle(stored, "http://x/fhir"))
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
-    assert [e["fullUrl"] for e in bundle["entry"]] == ["http://x/fhir/Patient/p1", "http://x/fhir/Observation/o1"]
+    assert [e["fullUrl"] for e in bundle["entry"]] == [
+        "http://x/fhir/Patient/p1",
+        "http://x/fhir/Observation/o1",
+    ]
     assert bundle["entry"][1]["resource"] == {"resourceType": "Observation", "id": "o1"}

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from carelight.audit.events import CARELIGHT_ACTION, CARELIGHT_ROLE, ODS_CODE
+from carelight.audit.events import CARELIGHT_ACTION, ODS_CODE
 from carelight.audit.log import TransparencyLog
 
 try:

@@ -327,7 +327,9 @@ def download_document(request: Request) -> Response:
 
 
 # -- who has looked at my record ----------------------------------------------------------
-def _log_own_look(request: Request, me: Principal, patients: list[str], outcome="success", why=None):
+def _log_own_look(
+    request: Request, me: Principal, patients: list[str], outcome="success", why=None
+):
     """Reading log entries is itself an access (as on /audit): recorded first."""
     record(
         request,
