@@ -16,10 +16,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from carelight.access.gate import PATIENT_APP_SOURCE, same_person
+from carelight.access.gate import PATIENT_APP_SOURCE
 from carelight.access.gate_api import set_opt_out
-from carelight.access.http import guard, principal_of, record
-from carelight.access.optout import opted_out_purposes
+from carelight.access.http import gate_of, guard, principal_of, record
+from carelight.access.optout import choices_of
 from carelight.access.principal import Principal, Purpose, Role
 from carelight.access.routes import (
     CSRF_COOKIE,
@@ -125,9 +125,7 @@ def _my_record(request: Request, principal: Principal, what: str):
 
 def _my_ids(request: Request, principal: Principal) -> list[str]:
     """Every Patient id of the signed-in person (their records at each source)."""
-    with request.app.state.store.engine.connect() as conn:
-        linked = conn.execute(same_person([principal.patient_id])).scalars()
-        return list(dict.fromkeys([principal.patient_id, *linked]))
+    return gate_of(request).records_of_person(principal.patient_id)
 
 
 # -- sign-in ------------------------------------------------------------------------------
@@ -411,8 +409,7 @@ def access_detail(request: Request, index: str) -> Response:
 # -- my data choices ----------------------------------------------------------------------
 def _current_choices(request: Request, me: Principal) -> set[str]:
     with guard(request, "read", "opt-out", Purpose.PATRQT) as g:
-        with request.app.state.store.engine.connect() as conn:
-            purposes = opted_out_purposes(conn, me.patient_id)
+        purposes = choices_of(request.app.state.store.engine, me.patient_id)
         g.done(patients=[me.patient_id])
     return purposes
 
