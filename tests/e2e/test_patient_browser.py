@@ -181,5 +181,7 @@ def test_every_way_to_another_persons_data_is_refused(
             f"/patient/download/record.json?patient={other.patient_id}",
         )
     bundle = json.loads(got.value.path().read_text())
-    ids = {e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"}
+    ids = {
+        e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    }
     assert care_patient.patient_id in ids and other.patient_id not in ids
