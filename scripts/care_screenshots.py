@@ -58,6 +58,11 @@ def main() -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
 
+            first = browser.new_page(viewport={"width": 1280, "height": 700})
+            first.goto(f"{base}/signin?next=/care")
+            first.screenshot(path=str(OUT / "signin.png"))
+            print("docs/screenshots/signin.png")
+
             def session(username: str):
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.goto(f"{base}/signin?next=/care")

@@ -223,7 +223,8 @@ def demo(
     store.engine.dispose()
     console.print(
         f"Demo accounts ready ({len(seeded)}): gp, nurse, socialworker, carehome, researcher, "
-        "checker1, checker2, dac, analyst, admin, source-gp, source-trust, source-council and "
+        "checker1, checker2, dac, analyst, admin, dataquality, source-gp, source-trust, "
+        "source-council and "
         "patients by NHS number; password carelight-demo (docs/access.md)."
     )
     console.print(f"Serving Carelight on http://{host}:{port}/fhir (metadata: /fhir/metadata)")

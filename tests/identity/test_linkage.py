@@ -8,6 +8,7 @@ then matched against each other with it, both one at a time (``match_one``) and 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import json
@@ -203,8 +204,17 @@ def test_a_record_with_no_candidates_is_a_new_person(model):
 def test_the_python_scorer_gives_splinks_weights(model, population):
     _, records = population
     by_id = {r.unique_id: r for r in records}
-    edges = model.predict(records, min_probability=0.0)
-    # Every blocked pair, matches and non-matches alike.
+    # Every pair in the same postcode district and year of birth (more non-matches than the
+    # prediction rules give), or blocked by them: matches and non-matches alike.
+    wide = copy.deepcopy(model.settings)
+    wide["blocking_rules_to_generate_predictions"].append(
+        {
+            "blocking_rule": 'l."postcode_district" = r."postcode_district" '
+            'AND l."dob_year" = r."dob_year"',
+            "sql_dialect": "duckdb",
+        }
+    )
+    edges = LinkageModel(wide, model.thresholds).predict(records, min_probability=0.0)
     assert sum(e.match_probability < 0.01 for e in edges) > 500
     assert sum(e.match_probability > 0.99 for e in edges) > 500
     levels_seen = set()

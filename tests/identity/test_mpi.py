@@ -374,3 +374,19 @@ def test_the_model_is_viewable_by_administrators(api):
     assert chart.status_code == 200 and "<svg" in chart.text and "dob" in chart.text
     spec = api.get("admin", "/mpi/model/chart", params={"format": "vega-lite"}).json()
     assert "$schema" in spec and "vega-lite" in spec["$schema"]
+
+
+def test_the_gate_follows_linkage_and_a_split(api):
+    """The GP (registration with gp-1) sees the council's record of the same person once it
+    is linked without an NHS number, and no longer once a data-quality officer splits it."""
+    api, store = api
+    store.create(patient("cc-1", code="C1"), res_id="cc-1")
+    store.create(observation("cc-obs", "cc-1"), res_id="cc-obs")
+    assert api.get("gp", "/fhir/Observation/cc-obs").status_code == 200
+    ids = {
+        e["resource"]["id"] for e in api.get("gp", "/fhir/Patient/gp-1/$everything").json()["entry"]
+    }
+    assert "cc-obs" in ids
+    assert api.post("dq", "/mpi/split", {"patient": "Patient/cc-1"}).status_code == 200
+    assert api.get("gp", "/fhir/Observation/cc-obs").status_code == 403
+    assert api.get("patient", "/fhir/Observation/cc-obs").status_code == 403

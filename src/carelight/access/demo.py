@@ -42,6 +42,7 @@ PEOPLE = (
     ("dac", Role.DATA_ACCESS_COMMITTEE, "Demo data access committee", None),
     ("analyst", Role.ANALYST, "Demo analyst", None),
     ("admin", Role.ADMIN, "Demo administrator and auditor", None),
+    ("dataquality", Role.DATA_QUALITY, "Demo data-quality officer (linkage review)", None),
 )
 SYSTEMS = (("source-gp", GP), ("source-trust", TRUST), ("source-council", COUNCIL_CODE))
 

@@ -254,8 +254,8 @@ def html(
         headers={
             "Cache-Control": "no-store",
             "Content-Security-Policy": (
-                f"default-src 'none'; form-action {targets}; frame-ancestors 'none'; "
-                "base-uri 'none'"
+                f"default-src 'none'; style-src 'self'; form-action {targets}; "
+                "frame-ancestors 'none'; base-uri 'none'"
             ),
             "X-Frame-Options": "DENY",
             "X-Content-Type-Options": "nosniff",

@@ -129,3 +129,13 @@ def test_a_visit_note_is_a_document_with_its_words():
     assert not errors and note is not None
     validate_resource(note)
     assert entry(note, str).text == "Well today"
+
+
+def test_an_active_flag_is_an_alert():
+    flag = {
+        "resourceType": "Flag", "id": "f1", "meta": {"source": "S"}, "status": "active",
+        "category": [{"text": "Safety"}], "code": {"text": "Lives alone; key safe 1234"},
+        "subject": {"reference": "Patient/P1"}, "period": {"start": "2025-01-02"},
+    }  # fmt: skip
+    e = entry(flag, str)
+    assert e.category == "alerts" and e.active and e.detail == "Safety" and e.source == "S"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 # category slug -> (heading, resource types), in the order the pages list them
 CATEGORIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "alerts": ("Alerts and flags", ("Flag",)),
     "problems": ("Problems and diagnoses", ("Condition",)),
     "medicines": ("Medicines", ("MedicationRequest", "MedicationStatement")),
     "allergies": ("Allergies and adverse reactions", ("AllergyIntolerance",)),
@@ -318,7 +319,21 @@ def _immunization(r: dict):
     )
 
 
+def _flag(r: dict):
+    status = r.get("status", "")
+    period = r.get("period") or {}
+    return (
+        text(r.get("code")),
+        text((r.get("category") or [None])[0]),
+        period.get("start", ""),
+        status,
+        status == "active",
+        "",
+    )
+
+
 PRESENTERS: dict[str, Callable[[dict], tuple]] = {
+    "Flag": _flag,
     "Condition": _condition,
     "MedicationRequest": _medication,
     "MedicationStatement": _medication,

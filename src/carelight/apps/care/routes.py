@@ -342,6 +342,7 @@ def summary(request: Request, patient_id: str) -> Response:
         if s.name in set(MEASURES.values())
     ]
     allergies = _by(entries, "allergies", active=True, once=True)
+    flags = _by(entries, "alerts", active=True)
     alerts = [e for e in allergies if "criticality high" in e.detail]
     # GP registrations are episodes of care too; they show as the registered GP.
     care = [e for e in _by(entries, "care", active=True) if "registration" not in e.title.lower()]
@@ -352,6 +353,7 @@ def summary(request: Request, patient_id: str) -> Response:
         title=f"{ctx['patient']['name']}: summary",
         active="summary",
         alerts=alerts,
+        flags=flags,
         allergies=allergies,
         problems=_by(entries, "problems", active=True, limit=12, once=True),
         medicines=_by(entries, "medicines", active=True, limit=15, once=True),

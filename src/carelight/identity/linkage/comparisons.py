@@ -219,15 +219,20 @@ COMPARISONS: tuple[Comparison, ...] = (
 BY_NAME = {c.name: c for c in COMPARISONS}
 
 # Blocking: only pairs agreeing on every column of at least one rule are compared. Each rule
-# catches what the others miss: a transposed date of birth (postcode district + year, names),
-# a move (surname + date of birth, first name + date of birth), a changed surname (first name
-# + date of birth), no NHS number (all but the first).
+# catches what the others miss: a typo in a name (postcode + year of birth, district + date of
+# birth), a transposed date of birth (postcode + year; names + year), a move (surname + date of
+# birth, first name + date of birth, names + year), a changed surname (first name + date of
+# birth, district + date of birth), no NHS number (all but the first). Every rule is narrow
+# enough that its blocks stay small as the population grows: for 1,000,000 records (429,090
+# people in 12 postcode districts) they give about 9 million pairs in all, where a rule such
+# as postcode district + year of birth alone would give 456 million.
 PREDICTION_BLOCKING: tuple[tuple[str, ...], ...] = (
     ("nhs_number",),
-    ("postcode_district", "dob_year"),
+    ("postcode", "dob_year"),
+    ("postcode_district", "dob"),
     ("family_name", "dob"),
     ("first_name_group", "dob"),
-    ("first_name_group", "family_name"),
+    ("first_name_group", "family_name", "dob_year"),
 )
 # Expectation maximisation runs once per rule; a rule's own columns cannot be estimated in
 # its pass, so the two passes between them estimate every comparison.

@@ -118,13 +118,19 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _better(edge: Edge, than: Edge | None) -> bool:
+def rank(edge: Edge) -> tuple[float, float]:
+    """How good a candidate link is: probability, then weight, rounded so that two engines
+    summing the same weights in a different order rank them alike."""
+    return round(edge.match_probability, 12), round(edge.match_weight or 0.0, 9)
+
+
+def better(edge: Edge, than: Edge | None, other: str, than_other: str | None) -> bool:
+    """Whether ``edge`` (to record ``other``) beats ``than`` (to ``than_other``); ties go to
+    the smaller record id, so the result does not depend on the order pairs arrive in."""
     if than is None:
         return True
-    return (edge.match_probability, edge.match_weight or 0.0) > (
-        than.match_probability,
-        than.match_weight or 0.0,
-    )
+    mine, theirs = rank(edge), rank(than)
+    return mine > theirs or (mine == theirs and other < (than_other or ""))
 
 
 def is_auto(edge: Edge, thresholds: Thresholds) -> bool:
@@ -155,7 +161,8 @@ def resolve(unique_ids: Iterable[str], edges: Iterable[Edge], thresholds: Thresh
         else:
             continue
         for uid in (edge.left, edge.right):
-            if _better(edge, table.get(uid)):
+            best = table.get(uid)
+            if better(edge, best, edge.other(uid), best and best.other(uid)):
                 table[uid] = edge
     person = {uid: links.find(uid) for uid in ids}
     decisions: dict[str, Decision] = {}

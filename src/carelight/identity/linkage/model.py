@@ -5,13 +5,16 @@ Splink; ``LinkageModel.match_one`` matches one new or changed record against an 
 milliseconds with the pure-Python scorer (same parameters, same weights).
 
 The database is a parameter: ``db_api`` is any Splink database API. DuckDB (in memory) is the
-default; Splink's ``SparkAPI`` runs the same settings on Spark, with the Jaro-Winkler function
-named for that dialect (``comparisons.JARO_WINKLER_SQL``).
+default; Splink's ``SparkAPI`` runs the same settings on Spark (``spark.spark_api()`` builds one
+with the scorer's Jaro-Winkler), with the function named for that dialect
+(``comparisons.JARO_WINKLER_SQL``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -36,6 +39,7 @@ from carelight.identity.linkage.decisions import (
     Decision,
     Edge,
     Thresholds,
+    better,
     is_auto,
     is_review,
     resolve,
@@ -56,6 +60,23 @@ FORMAT_VERSION = 1
 _MODEL_FILE = re.compile(r"^model-(\d+)\.json$")
 
 
+@contextlib.contextmanager
+def bulk():
+    """Pause Python's cyclic garbage collector while building millions of small objects.
+
+    Records, edges, decisions and index entries hold no reference cycles, but every full
+    collection walks every tracked object, and building a million of them triggers many; the
+    objects are freed by reference counting as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _default_db_api():
     from splink import DuckDBAPI
 
@@ -66,15 +87,19 @@ def _dialect(db_api) -> str:
     return db_api.sql_dialect.sql_dialect_str
 
 
-def _frame(records: Sequence[LinkageRecord]):
-    """The records as a pandas DataFrame of object columns (None stays None, i.e. NULL)."""
-    import pandas as pd
-
+def _check_unique(records: Sequence[LinkageRecord]) -> None:
     seen: set[str] = set()
     for record in records:
         if record.unique_id in seen:
             raise ValueError("two records have the same unique_id; each Patient once, please")
         seen.add(record.unique_id)
+
+
+def _frame(records: Sequence[LinkageRecord]):
+    """The records as a pandas DataFrame of object columns (None stays None, i.e. NULL)."""
+    import pandas as pd
+
+    _check_unique(records)
     return pd.DataFrame(
         {
             column: pd.Series([getattr(r, column) for r in records], dtype=object)
@@ -117,12 +142,40 @@ def regularise(settings: dict[str, Any], *, m_floor: float = M_FLOOR) -> dict[st
     return settings
 
 
+def _spark_frame(records: Sequence[LinkageRecord], db_api):
+    """The records as a Spark DataFrame with every column a nullable string.
+
+    Built from rows with an explicit schema rather than from pandas: Spark cannot infer the
+    type of a column that is NULL in every row of a small batch, and the pandas route goes
+    through PySpark's pandas conversion, which lags pandas releases.
+    """
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    _check_unique(records)
+    schema = StructType([StructField(column, StringType(), True) for column in COLUMNS])
+    rows = [tuple(getattr(r, column) for column in COLUMNS) for r in records]
+    return db_api.spark.createDataFrame(rows, schema=schema)
+
+
 def _linker(records: Sequence[LinkageRecord], settings: dict, db_api):
     from splink import Linker
 
     if not records:
         raise ValueError("no records to link")
-    return Linker(_frame(records), settings, db_api, set_up_basic_logging=False)
+    spark = _dialect(db_api) == "spark"
+    table = _spark_frame(records, db_api) if spark else _frame(records)
+    return Linker(table, settings, db_api, set_up_basic_logging=False)
+
+
+_EDGE_COLUMNS = ("unique_id_l", "unique_id_r", "match_probability", "match_weight")
+
+
+def _edge_rows(frame, db_api) -> Iterable[tuple]:
+    """(left, right, probability, weight) for each row of Splink's prediction."""
+    if _dialect(db_api) == "spark":
+        return (tuple(row) for row in frame.as_spark_dataframe().select(*_EDGE_COLUMNS).collect())
+    table = frame.as_pandas_dataframe()
+    return zip(*(table[column] for column in _EDGE_COLUMNS), strict=True)
 
 
 def train(
@@ -188,8 +241,10 @@ class LinkageIndex:
         self.records: dict[str, LinkageRecord] = {}
         self.person: dict[str, str] = {}
         self._keys: list[dict[tuple, list[str]]] = [defaultdict(list) for _ in PREDICTION_BLOCKING]
-        for record in records:
-            self.add(record, (persons or {}).get(record.unique_id, record.unique_id))
+        persons = persons or {}
+        with bulk():
+            for record in records:
+                self.add(record, persons.get(record.unique_id, record.unique_id))
 
     @classmethod
     def from_clusters(cls, records: Iterable[LinkageRecord], clusters: Clusters) -> LinkageIndex:
@@ -233,12 +288,8 @@ def _first_names_differ(left: LinkageRecord, right: LinkageRecord) -> bool:
 
 
 def _ranks_above(edge: Edge, best: Edge | None) -> bool:
-    if best is None:
-        return True
-    return (edge.match_probability, edge.match_weight or 0.0) > (
-        best.match_probability,
-        best.match_weight or 0.0,
-    )
+    """The batch's ranking (``decisions.better``); the candidate is always ``edge.right``."""
+    return better(edge, best, edge.right, best and best.right)
 
 
 def _key(record: LinkageRecord, rule: tuple[str, ...]) -> tuple | None:
@@ -347,18 +398,10 @@ class LinkageModel:
         linker = _linker(records, self.settings, db_api)
         if min_probability is None:
             min_probability = self.thresholds.lower
-        frame = linker.inference.predict(
-            threshold_match_probability=min_probability
-        ).as_pandas_dataframe()
+        frame = linker.inference.predict(threshold_match_probability=min_probability)
         return [
             Edge(str(left), str(right), float(p), float(w), "probabilistic")
-            for left, right, p, w in zip(
-                frame["unique_id_l"],
-                frame["unique_id_r"],
-                frame["match_probability"],
-                frame["match_weight"],
-                strict=True,
-            )
+            for left, right, p, w in _edge_rows(frame, db_api)
         ]
 
     def edges(
@@ -391,8 +434,9 @@ class LinkageModel:
     def link(self, records: Iterable[LinkageRecord], *, db_api=None) -> Clusters:
         """Link a batch: NHS number links, Splink's predictions, clustering, routes."""
         records = list(records)
-        edges = self.edges(records, db_api=db_api)
-        return resolve((r.unique_id for r in records), edges, self.thresholds)
+        with bulk():
+            edges = self.edges(records, db_api=db_api)
+            return resolve((r.unique_id for r in records), edges, self.thresholds)
 
     # -- one record at a time ----------------------------------------------------------
     def index(self, records: Iterable[LinkageRecord], clusters: Clusters | None = None):

@@ -171,6 +171,18 @@ def link_all(
     return report
 
 
+_ROUTES = {"nhs-number": "auto", "probabilistic": "auto", "reviewed": "auto", "review": "review"}
+
+
+def store_clusters(store) -> Clusters:
+    """The index as it stands, as the engine's ``Clusters`` (for ``evaluate``)."""
+    with store.read_conn() as conn:
+        rows = conn.execute(select(MR.c.patient_id, MR.c.person, MR.c.how)).all()
+    return Clusters(
+        {pid: Decision(pid, _ROUTES.get(how, "new"), person) for pid, person, how in rows}
+    )
+
+
 def _person_of(conn, res_id: str) -> str:
     return conn.execute(select(MR.c.person).where(MR.c.patient_id == res_id)).scalar_one()
 
@@ -184,4 +196,11 @@ def _with_candidate(decision: Decision, clusters: Clusters, persons: dict[str, s
     return replace(decision, candidate_person_id=persons[clusters.decisions[other].person_id])
 
 
-__all__ = ["LinkReport", "link_all", "store_patients", "store_records", "train_store"]
+__all__ = [
+    "LinkReport",
+    "link_all",
+    "store_clusters",
+    "store_patients",
+    "store_records",
+    "train_store",
+]

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from carelight.fhir import schema
 from carelight.fhir.resource_types import NHS_NUMBER_SYSTEM
@@ -41,6 +41,7 @@ from carelight.identity.linkage.comparisons import PREDICTION_BLOCKING
 from carelight.identity.linkage.decisions import Decision, Thresholds
 from carelight.identity.linkage.deterministic import conflicting, usable_nhs_number
 from carelight.identity.linkage.features import (
+    COLUMNS,
     NHS_VERIFICATION_EXTENSION,
     LinkageRecord,
     features,
@@ -60,6 +61,7 @@ ASSIGNER = "Carelight master patient index"
 VERIFICATION_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland"
 NOT_TRACED = ("02", "Number present but not traced")
 MANUAL = frozenset({"reviewed", "split"})
+MODEL_CHECK_SECONDS = 2.0
 NHS_RULE = "nhs_number"
 
 
@@ -143,16 +145,23 @@ def record_from_json(text: str) -> LinkageRecord:
 
 
 def record_json(record: LinkageRecord) -> str:
-    return orjson.dumps(record.as_row()).decode()
+    # Not dataclasses.asdict: it deep-copies every field, ten times slower.
+    return orjson.dumps({c: getattr(record, c) for c in COLUMNS}).decode()
 
 
 class StoreCandidates:
     """The engine's index interface (``candidates``, ``person``) over the database."""
 
     def __init__(
-        self, conn: Connection, *, exclude_persons: frozenset[str] = frozenset(), rules=None
+        self,
+        conn: Connection,
+        sql: _Sql,
+        *,
+        exclude_persons: frozenset[str] = frozenset(),
+        rules=None,
     ) -> None:
         self.conn = conn
+        self.sql = sql
         self.exclude = exclude_persons
         self.rules = PREDICTION_BLOCKING if rules is None else rules
         self.person: dict[str, str] = {}
@@ -161,24 +170,72 @@ class StoreCandidates:
         keys = block_keys(record, self.rules)
         if not keys:
             return []
-        ids = (
-            select(MB.c.patient_id)
-            .where(or_(*(and_(MB.c.rule == r, MB.c.key == k) for r, k in keys)))
-            .distinct()
-            .scalar_subquery()
-        )
-        rows = self.conn.execute(
-            select(MR.c.patient_id, MR.c.person, MR.c.features).where(
-                MR.c.patient_id.in_(ids), MR.c.patient_id != record.unique_id
-            )
-        ).all()
+        params = tuple(v for pair in keys for v in pair)
+        rows = self.conn.exec_driver_sql(self.sql.candidates(len(keys)), params).all()
         out = []
+        seen: set[str] = set()
         for pid, person, text in rows:
-            if person in self.exclude:
+            if pid == record.unique_id or pid in seen or person in self.exclude:
                 continue
+            seen.add(pid)
             self.person[pid] = person
             out.append(record_from_json(text))
         return out
+
+
+class _Sql:
+    """The write path's statements as driver SQL for the store's dialect: a Patient write
+    runs half a dozen, and building SQLAlchemy statements cost more than running them."""
+
+    def __init__(self, dialect: str) -> None:
+        m = "?" if dialect == "sqlite" else "%s"
+        self.m = m
+        self.current = f"SELECT person, how FROM mpi_record WHERE patient_id = {m}"
+        self.rejected = (
+            "SELECT candidate_person FROM mpi_review "
+            f"WHERE patient_id = {m} AND status = 'rejected'"
+        )
+        self.person_numbers = (
+            "SELECT DISTINCT nhs_number FROM mpi_record WHERE person = "
+            f"{m} AND patient_id <> {m} AND nhs_number IS NOT NULL LIMIT 2"
+        )
+        self.shared = f"SELECT 1 FROM mpi_record WHERE person = {m} AND patient_id <> {m} LIMIT 1"
+        columns = (
+            "patient_id", "res_pk", "person", "features", "nhs_number", "how", "probability",
+            "match_weight", "matched_id", "model_version", "decided_at", "decided_by",
+        )  # fmt: skip
+        self.upsert = (
+            f"INSERT INTO mpi_record ({', '.join(columns)}) "
+            f"VALUES ({', '.join(m for _ in columns)}) ON CONFLICT (patient_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in columns[1:])
+        )
+        self.upsert_details = (
+            f"UPDATE mpi_record SET res_pk = {m}, features = {m}, nhs_number = {m} "
+            f"WHERE patient_id = {m}"
+        )
+        self.delete_blocks = f"DELETE FROM mpi_block WHERE patient_id = {m}"
+        self.insert_block = f"INSERT INTO mpi_block (rule, key, patient_id) VALUES ({m}, {m}, {m})"
+        self.delete_link = f"DELETE FROM person_link WHERE patient_id = {m}"
+        self.insert_link = (
+            f"INSERT INTO person_link (res_pk, patient_id, person) VALUES ({m}, {m}, {m})"
+        )
+        self.supersede = (
+            f"UPDATE mpi_review SET status = 'superseded', decided_at = {m} "
+            f"WHERE patient_id = {m} AND status = 'open'"
+        )
+        self._candidates: dict[int, str] = {}
+
+    def candidates(self, n: int) -> str:
+        """Records sharing any of ``n`` (rule, key) pairs, with their person and features."""
+        sql = self._candidates.get(n)
+        if sql is None:
+            m = self.m
+            terms = " OR ".join(f"(b.rule = {m} AND b.key = {m})" for _ in range(n))
+            sql = self._candidates[n] = (
+                "SELECT r.patient_id, r.person, r.features FROM mpi_block b "
+                f"JOIN mpi_record r ON r.patient_id = b.patient_id WHERE {terms}"
+            )
+        return sql
 
 
 def deterministic_decision(record: LinkageRecord, index: StoreCandidates) -> Decision:
@@ -215,6 +272,7 @@ class Pending:
     resource: dict  # the resource to store (with an assigned NHS number, perhaps)
     model_version: int | None = None
     decided_by: str | None = None
+    known: bool = True  # the index held this record before (False: nothing to delete first)
     events: list = field(default_factory=list)
 
 
@@ -248,14 +306,23 @@ class MasterPatientIndex:
 
     def __init__(self, store: Any) -> None:
         self.store = store
+        self.sql = _Sql(store.dialect)
         self._model: LinkageModel | None = None
         self._model_version: int | None = None
+        self._model_checked = -1e9
         self.trail = None  # set by the server or the command line: decisions are logged
 
     # -- the model ---------------------------------------------------------------------------
     def model(self, conn: Connection) -> LinkageModel | None:
+        """The active model, looked up at most every ``MODEL_CHECK_SECONDS`` (so a new
+        version reaches every server worker within that)."""
+        now = time.monotonic()
+        if now - self._model_checked < MODEL_CHECK_SECONDS:
+            return self._model
+        self._model_checked = now
         version = conn.execute(select(func.max(MM.c.version)).where(MM.c.active)).scalar()
         if version is None:
+            self._model, self._model_version = None, None
             return None
         if version != self._model_version:
             document = conn.execute(
@@ -278,6 +345,7 @@ class MasterPatientIndex:
                     active=True,
                 )
             )
+        self._model_checked = -1e9  # this process uses it from the next write
         return version
 
     def models(self) -> list[dict]:
@@ -304,23 +372,21 @@ class MasterPatientIndex:
         """Decide the person of a Patient about to be written; the resource to store."""
         clean = strip_assigned(resource)
         record = features({**clean, "id": res_id})
-        current = conn.execute(
-            select(MR.c.person, MR.c.how).where(MR.c.patient_id == res_id)
-        ).first()
+        sql = self.sql
+        current = conn.exec_driver_sql(sql.current, (res_id,)).first()
         model = None
         if current is not None and current.how in MANUAL:
             # A person decided this record's person: keep it, whatever the details say now.
             decision = Decision(res_id, "auto", current.person, reason=current.how)
             person, how = current.person, current.how
         else:
-            rejected = frozenset(
-                conn.execute(
-                    select(RV.c.candidate_person).where(
-                        RV.c.patient_id == res_id, RV.c.status == "rejected"
-                    )
-                ).scalars()
+            # A reviewer's "not this person" (a record never written before has none).
+            rejected = (
+                frozenset(conn.exec_driver_sql(sql.rejected, (res_id,)).scalars())
+                if current is not None
+                else frozenset()
             )
-            index = StoreCandidates(conn, exclude_persons=rejected)
+            index = StoreCandidates(conn, sql, exclude_persons=rejected)
             model = self.model(conn)
             if model is None:
                 index.rules = tuple(r for r in PREDICTION_BLOCKING if r == (NHS_RULE,))
@@ -330,13 +396,13 @@ class MasterPatientIndex:
             how = how_of(decision)
             if decision.route == "auto":
                 person = decision.person_id
-            elif current is not None and not self._shared(conn, current.person, res_id):
+            elif current is not None and not self._shared(conn, current.person, res_id, sql):
                 person = current.person  # still its own person: keep the id
             else:
                 person = new_person_id()
         stored = clean
         if not has_nhs_identifier(clean):
-            number = self._person_number(conn, person, res_id)
+            number = self._person_number(conn, person, res_id, sql)
             if number is not None:
                 stored = assign_number(clean, number)
         return Pending(
@@ -347,46 +413,38 @@ class MasterPatientIndex:
             stored,
             model_version=self._model_version if model is not None else None,
             decided_by=decided_by,
+            known=current is not None,
         )
 
     def after_write(self, conn: Connection, pk: int, pending: Pending) -> None:
         """Record the decision: the record's person, features, keys and any review item."""
-        record, decision = pending.record, pending.decision
+        record, decision, sql = pending.record, pending.decision, self.sql
         pid = record.unique_id
         now = time.time()
-        values = {
-            "res_pk": pk,
-            "person": pending.person,
-            "features": record_json(record),
-            "nhs_number": usable_nhs_number(record),
-            "how": pending.how,
-            "probability": decision.match_probability,
-            "match_weight": decision.match_weight,
-            "matched_id": decision.matched_id,
-            "model_version": pending.model_version,
-            "decided_at": now,
-            "decided_by": pending.decided_by,
-        }
+        details = (record_json(record), usable_nhs_number(record))
         if pending.how in MANUAL:
             # Only the details change; the decision and who made it stay.
-            values = {k: values[k] for k in ("res_pk", "features", "nhs_number")}
-        done = conn.execute(update(MR).where(MR.c.patient_id == pid).values(**values)).rowcount
-        if not done:
-            conn.execute(insert(MR).values(patient_id=pid, **values))
-        conn.execute(delete(MB).where(MB.c.patient_id == pid))
+            conn.exec_driver_sql(sql.upsert_details, (pk, *details, pid))
+        else:
+            conn.exec_driver_sql(
+                sql.upsert,
+                (
+                    pid, pk, pending.person, *details, pending.how, decision.match_probability,
+                    decision.match_weight, decision.matched_id, pending.model_version, now,
+                    pending.decided_by,
+                ),
+            )  # fmt: skip
+        if pending.known:
+            conn.exec_driver_sql(sql.delete_blocks, (pid,))
+            conn.exec_driver_sql(sql.delete_link, (pid,))
         keys = block_keys(record)
         if keys:
-            conn.execute(insert(MB), [{"rule": r, "key": k, "patient_id": pid} for r, k in keys])
-        conn.execute(delete(PL).where(PL.c.patient_id == pid))
-        conn.execute(insert(PL).values(res_pk=pk, patient_id=pid, person=pending.person))
+            conn.exec_driver_sql(sql.insert_block, [(r, k, pid) for r, k in keys])
+        conn.exec_driver_sql(sql.insert_link, (pk, pid, pending.person))
         if decision.route == "review" and pending.how == "review":
             self._open_review(conn, pid, decision, now)
-        elif pending.how not in MANUAL:
-            conn.execute(
-                update(RV)
-                .where(RV.c.patient_id == pid, RV.c.status == "open")
-                .values(status="superseded", decided_at=now)
-            )
+        elif pending.known and pending.how not in MANUAL:
+            conn.exec_driver_sql(sql.supersede, (now, pid))
         pending.events.append(self._event(pending))
 
     def forget(self, conn: Connection, res_id: str) -> None:
@@ -406,34 +464,14 @@ class MasterPatientIndex:
             self.trail.record_many(events)
 
     # -- helpers -----------------------------------------------------------------------------
-    @staticmethod
-    def _shared(conn: Connection, person: str, patient_id: str) -> bool:
-        return (
-            conn.execute(
-                select(MR.c.patient_id)
-                .where(MR.c.person == person, MR.c.patient_id != patient_id)
-                .limit(1)
-            ).first()
-            is not None
-        )
+    def _shared(self, conn: Connection, person: str, patient_id: str, sql=None) -> bool:
+        sql = sql or self.sql
+        return conn.exec_driver_sql(sql.shared, (person, patient_id)).first() is not None
 
-    @staticmethod
-    def _person_number(conn: Connection, person: str, patient_id: str) -> str | None:
+    def _person_number(self, conn: Connection, person: str, patient_id: str, sql=None):
         """The person's NHS number from their other records, if they agree on one."""
-        numbers = (
-            conn.execute(
-                select(MR.c.nhs_number)
-                .where(
-                    MR.c.person == person,
-                    MR.c.patient_id != patient_id,
-                    MR.c.nhs_number.is_not(None),
-                )
-                .distinct()
-                .limit(2)
-            )
-            .scalars()
-            .all()
-        )
+        sql = sql or self.sql
+        numbers = conn.exec_driver_sql(sql.person_numbers, (person, patient_id)).scalars().all()
         return numbers[0] if len(numbers) == 1 else None
 
     @staticmethod
