@@ -56,14 +56,14 @@ def test_seed_demo_then_a_token_for_the_gp(run, cli_home):
     """With the real Argon2 parameters, as an operator runs it."""
     first = run("users", "seed-demo")
     assert first.exit_code == 0, first.output
-    assert "16 created, 0 already there" in first.output
+    assert "17 created, 0 already there" in first.output
     assert (
-        DEMO_PASSWORD in first.output and "Brackenfold" not in first.output.split("16 created")[1]
+        DEMO_PASSWORD in first.output and "Brackenfold" not in first.output.split("17 created")[1]
     )
     for name in ("gp", "nurse", "socialworker", "carehome", "source-council", "Y99101", "X9C01"):
         assert name in first.output
     again = run("users", "seed-demo")
-    assert again.exit_code == 0 and "0 created, 16 already there" in again.output
+    assert again.exit_code == 0 and "0 created, 17 already there" in again.output
 
     logged = leaves(cli_home)
     issued = run("token", "--user", "gp")
