@@ -67,11 +67,9 @@ demo: $(INSTALLED) $(NODE_INSTALLED)
 
 # -q plus the -ra from pyproject: dots, then a line per skip/failure with its reason.
 # -n 2: pytest-xdist; each worker starts its own PostgreSQL cluster (~0.5 s).
-# --dist loadgroup: tests marked xdist_group("care") share one worker, so the care
-# record's synthetic population and server are built once.
 test: $(INSTALLED) $(NODE_INSTALLED)
 	@$(ENSURE) $(TEST_SYSTEM_PACKAGES)
-	$(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 bench: $(INSTALLED) $(NODE_INSTALLED)
 	@$(ENSURE) $(BENCH_SYSTEM_PACKAGES)

@@ -1,14 +1,15 @@
 """A small synthetic population for the shared care record's tests, built once per test
-session (per xdist worker) in a temporary folder: ``carelight synth --people 200``, ``load``,
+session in a temporary folder shared by the xdist workers (the first to need it builds it, the
+others wait on a lock and reuse it; SQLite and the log take writers from several processes): ``carelight synth --people 200``, ``load``,
 ``mpi train`` and ``users seed-demo``, as a user would. ``care_population`` names the people each scenario
 needs, chosen from the data rather than hard-coded.
 
-Tests that use it should be marked ``pytest.mark.xdist_group("care")`` so that one worker
-builds it (``make test`` runs with ``--dist loadgroup``).
+Tests sharing it must not undo each other's assumptions: each scenario has its own people.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -114,14 +115,24 @@ def choose_people(out: Path) -> dict[str, Person]:
 
 @pytest.fixture(scope="session")
 def care_population(tmp_path_factory) -> CarePopulation:
-    root = tmp_path_factory.mktemp("care")
+    # The parent of this worker's base temp folder is the session's, shared by the workers.
+    root = tmp_path_factory.getbasetemp().parent / "care-population"
+    root.mkdir(exist_ok=True)
     home, out = root / "home", root / "synth"
     env = {**os.environ, "CARELIGHT_HOME": str(home)}
     env.pop("CARELIGHT_DATABASE_URL", None)
-    carelight("synth", "--people", str(PEOPLE), "--seed", str(SEED), "--out", str(out), env=env)
-    carelight("load", str(out), env=env)
-    # 200 people are fewer records than the first load trains on (500): train the master
-    # patient index's model here, so records without an NHS number are linked too.
-    carelight("mpi", "train", env=env)
-    carelight("users", "seed-demo", env=env)
+    with (root / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "ready").exists():
+            carelight(
+                "synth", "--people", str(PEOPLE), "--seed", str(SEED), "--out", str(out), env=env
+            )
+            carelight("load", str(out), env=env)
+            # 200 people are fewer records than the first load trains on (500): train the
+            # master patient index's model here, so records without an NHS number link too.
+            carelight("mpi", "train", env=env)
+            carelight("users", "seed-demo", env=env)
+            # Makes the token-signing key now, so servers started by several workers share it.
+            carelight("token", "--user", "gp", env=env)
+            (root / "ready").write_text("ok")
     return CarePopulation(home=home, env=env, **choose_people(out))

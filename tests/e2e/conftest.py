@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import AXE
+from browser_support import AXE, local_only
 
 from care_support import CarePopulation, skip_or_fail
 
@@ -95,7 +95,7 @@ def browser():
 @pytest.fixture
 def context(browser):
     # axe-core is injected as a script, which the pages' Content-Security-Policy forbids.
-    ctx = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    ctx = local_only(browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900}))
     yield ctx
     ctx.close()
 

@@ -18,13 +18,10 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import pytest
-from browser_support import assert_accessible, sign_in
+from browser_support import assert_accessible, local_only, sign_in
 
 from care_support import CarePopulation
 from carelight.apps.care.present import CATEGORIES
-
-pytestmark = pytest.mark.xdist_group("care")
 
 TRUST = "Brackenfold and Harrowgill Teaching Hospitals NHS Trust"
 COUNCIL = "Calderbrook Council Adult Social Care"
@@ -78,7 +75,7 @@ def test_a_gp_finds_a_person_and_sees_hospital_and_social_care(
 
     # Reading works without JavaScript.
     cookies = page.context.cookies()
-    plain = browser.new_context(java_script_enabled=False)
+    plain = local_only(browser.new_context(java_script_enabled=False))
     try:
         plain.add_cookies(cookies)
         no_js = plain.new_page()
@@ -94,7 +91,7 @@ def test_a_social_worker_records_an_assessment_and_the_gp_sees_it(
 ):
     person = care_population.social_care
     record = f"{care_server}/care/patient/{person.patient_id}"
-    worker = browser.new_context(bypass_csp=True)
+    worker = local_only(browser.new_context(bypass_csp=True))
     try:
         page = worker.new_page()
         sign_in(page, care_server, "socialworker")
@@ -133,7 +130,7 @@ def test_a_social_worker_records_an_assessment_and_the_gp_sees_it(
     finally:
         worker.close()
 
-    gp = browser.new_context(bypass_csp=True)
+    gp = local_only(browser.new_context(bypass_csp=True))
     try:
         page = gp.new_page()
         sign_in(page, care_server, "gp")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from care_app_support import csrf_of, sign_in
 
 from care_support import CarePopulation
-
-pytestmark = pytest.mark.xdist_group("care")
 
 
 def log_count(app, patient_id: str) -> int:
