@@ -17,12 +17,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from browser_support import api, assert_accessible, operator_token, sign_in, sign_in_patient
+from browser_support import (
+    api,
+    assert_accessible,
+    local_only,
+    operator_token,
+    sign_in,
+    sign_in_patient,
+)
 
 from care_support import CarePopulation, Person
 from carelight.apps.patient.record import PARTS
-
-pytestmark = pytest.mark.xdist_group("care")
 
 TRUST = "Brackenfold and Harrowgill Teaching Hospitals NHS Trust"
 COUNCIL = "Calderbrook Council Adult Social Care"
@@ -33,7 +38,7 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture
 def phone(browser):
     # axe-core is injected as a script, which the pages' Content-Security-Policy forbids.
-    ctx = browser.new_context(bypass_csp=True, viewport=PHONE, accept_downloads=True)
+    ctx = local_only(browser.new_context(bypass_csp=True, viewport=PHONE, accept_downloads=True))
     page = ctx.new_page()
     page.set_default_timeout(10_000)
     yield page
@@ -91,7 +96,7 @@ def test_a_patient_sees_their_record_from_every_source_and_downloads_it(
 def test_a_gp_look_appears_in_the_list_and_verifies(
     browser, phone, care_server, care_patient: Person
 ):
-    gp = browser.new_context()
+    gp = local_only(browser.new_context())
     try:
         gp_page = gp.new_page()
         sign_in(gp_page, care_server, "gp")

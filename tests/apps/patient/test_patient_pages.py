@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import orjson
-import pytest
 from patient_app_support import csrf_of, sign_in_patient, sign_in_professional
 
 from care_support import CarePopulation, Person
@@ -16,8 +15,7 @@ from carelight.access.optout import may_use
 from carelight.access.services import access_services
 from carelight.audit.events import patients_in_entry
 from clients import bearer_token
-
-pytestmark = pytest.mark.xdist_group("care")
+from patient_support import patient_account
 
 TRUST = "Brackenfold and Harrowgill Teaching Hospitals NHS Trust"
 COUNCIL = "Calderbrook Council Adult Social Care"
@@ -151,9 +149,11 @@ def test_another_persons_log_entry_is_refused_and_the_refusal_logged(
         assert web.get(f"/patient/accesses/{bad}").status_code == 404
 
 
-def test_the_opt_out_is_set_at_once_and_removed(web, patient_app, care_patient: Person):
+def test_the_opt_out_is_set_at_once_and_removed(web, patient_app, care_population: CarePopulation):
+    # Someone of their own: the browser test sets the care patient's choices meanwhile.
+    person = patient_account(care_population, care_population.social_care)
     engine = patient_app.state.store.engine
-    sign_in_patient(web, care_patient.nhs_number)
+    sign_in_patient(web, person.nhs_number)
     page = web.get("/patient/choices")
     assert "Your care is not affected" in page.text
     csrf = csrf_of(page.text)
@@ -165,11 +165,11 @@ def test_the_opt_out_is_set_at_once_and_removed(web, patient_app, care_patient: 
     )
     assert saved.status_code == 200 and "Your choices are saved" in saved.text
     assert "Research: your data will not be used" in saved.text
-    assert not may_use(engine, care_patient.patient_id, "HRESCH")
-    assert may_use(engine, care_patient.patient_id, "HOPERAT")
-    assert may_use(engine, care_patient.patient_id, "TREAT")
+    assert not may_use(engine, person.patient_id, "HRESCH")
+    assert may_use(engine, person.patient_id, "HOPERAT")
+    assert may_use(engine, person.patient_id, "TREAT")
     web.post("/patient/choices", data={"csrf": csrf, "research": "allow", "planning": "allow"})
-    assert may_use(engine, care_patient.patient_id, "HRESCH")
+    assert may_use(engine, person.patient_id, "HRESCH")
     assert "How your data is used" in web.get("/patient/data-use").text
 
 
