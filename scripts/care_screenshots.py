@@ -1,4 +1,5 @@
-"""Screenshots of the shared care record's main pages for the docs (docs/screenshots/*.png).
+"""Screenshots of the shared care record's and the patient app's main pages for the docs
+(docs/screenshots/*.png; the patient app's on a phone-sized screen, as ``patient-*.png``).
 
 Serves the small synthetic population ``bench/care.py --quick`` builds (building it when
 missing) and drives Debian's Chromium with Playwright:
@@ -32,7 +33,7 @@ def main() -> int:
     # Someone adult social care knows too, so the summary shows every kind of source.
     council = (out / "X99LB" / "Patient.ndjson").read_text()
     known = {nhs: v for nhs, v in sizes.items() if nhs in council}
-    _, (patient_id, _) = min(known.items(), key=lambda kv: abs(kv[1][1] - 300))
+    nhs_number, (patient_id, _) = min(known.items(), key=lambda kv: abs(kv[1][1] - 300))
     # Not seen by the nurse's trust; a different person each run (an earlier run's break-glass
     # grant lasts hours).
     trust = (out / "X9A" / "Patient.ndjson").read_text()
@@ -46,6 +47,7 @@ def main() -> int:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     OUT.mkdir(parents=True, exist_ok=True)
+    patient_account(env, nhs_number)
     try:
         for _ in range(600):
             try:
@@ -92,10 +94,51 @@ def main() -> int:
             nurse.click("text=Break glass and open the record")
             nurse.wait_for_url(f"{base}/care/patient/{stranger}")
             shot(nurse, "break-glass", full=False)
+            patient_shots(browser, base, nhs_number, shot)
             browser.close()
     finally:
         stop_process_group(proc)
     return 0
+
+
+def patient_account(env: dict[str, str], nhs_number: str) -> None:
+    """The person in the screenshots signs in to the patient app (an account if they have none)."""
+    listed = subprocess.run(
+        [*carelight_command(), "users", "list"], env=env, capture_output=True, text=True
+    )
+    if nhs_number not in listed.stdout:
+        subprocess.run(
+            [*carelight_command(), "users", "add", nhs_number, "--role", "patient",
+             "--password-stdin"],
+            input="carelight-demo", env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+
+
+def patient_shots(browser, base: str, nhs_number: str, shot) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(f"{base}/patient/signin")
+    shot(page, "patient-signin", full=False)
+    page.fill("#nhs", nhs_number)
+    page.fill("#password", "carelight-demo")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/patient")
+    shot(page, "patient-home")
+    page.goto(f"{base}/patient/record")
+    shot(page, "patient-record", full=False)
+    page.goto(f"{base}/patient/record/results")
+    shot(page, "patient-results", full=False)
+    page.goto(f"{base}/patient/accesses")
+    shot(page, "patient-accesses", full=False)
+    page.locator(".app-accesses .app-entry").first.get_by_role("link").click()
+    shot(page, "patient-verified", full=False)
+    page.goto(f"{base}/patient/choices")
+    page.check("#research-opt-out")
+    page.check("#planning")
+    page.click("text=Save my choices")
+    page.wait_for_url(f"{base}/patient/choices?saved=1")
+    shot(page, "patient-choices", full=False)
+    page.check("#research")  # as it was
+    page.click("text=Save my choices")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ import pytest
 
 from care_support import care_population  # noqa: F401  (a shared session fixture)
 from clients import bearer_token, source_client_principal
+from patient_support import care_patient  # noqa: F401  (a shared session fixture)
 from pgcluster import ExternalPostgres, PostgresCluster, PostgresError, find_server_binaries
 
 

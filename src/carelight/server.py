@@ -16,6 +16,7 @@ from carelight.access.gate import Gate
 from carelight.access.gate_api import router as gate_router
 from carelight.access.routes import router as access_router
 from carelight.apps.care import router as care_router
+from carelight.apps.patient import router as patient_router
 from carelight.apps.web import mount_static
 from carelight.audit.api import router as audit_router
 from carelight.audit.trail import log_engine, open_trail
@@ -64,6 +65,7 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     app.include_router(audit_router, prefix="/audit")
     app.include_router(mpi_router)
     app.include_router(care_router)  # the shared care record, /care
+    app.include_router(patient_router)  # the patient app, /patient
     mount_static(app)
 
     @app.exception_handler(FhirError)

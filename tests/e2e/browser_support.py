@@ -39,3 +39,42 @@ def assert_accessible(page) -> None:
         for v in result["violations"]
     ]
     assert not problems, f"{page.url}:\n" + "\n".join(problems)
+
+
+def sign_in_patient(page, base: str, nhs_number: str, next_path: str = "/patient") -> None:
+    """A patient through the patient app's own sign-in page (NHS number and password)."""
+    page.goto(f"{base}/patient/signin?next={next_path}")
+    page.fill("#nhs", f"{nhs_number[:3]} {nhs_number[3:6]} {nhs_number[6:]}")
+    page.fill("#password", PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}{next_path}")
+
+
+def api(base: str, token: str, path: str) -> tuple[int, bytes]:
+    """GET an API path with a bearer token: (status, body), errors included."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{base}{path}",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"},
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def operator_token(base: str, env: dict[str, str], username: str) -> str:
+    """A bearer token for an account (``carelight token``, the operator's tool)."""
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "carelight"
+    done = subprocess.run(
+        [str(script), "token", "--user", username],
+        env={**env, "CARELIGHT_BASE_URL": f"{base}/fhir"},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()

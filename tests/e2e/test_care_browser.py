@@ -47,7 +47,10 @@ def test_a_gp_finds_a_person_and_sees_hospital_and_social_care(
     page.fill("#dob-year", y)
     page.fill("#postcode", person.postcode.replace(" ", "").lower())
     page.get_by_role("button", name="Search by details").click()
-    assert page.locator(f"a[href='/care/patient/{person.patient_id}']").count() == 1
+    # Waits for the results page: a count taken at once can see the page before it loads.
+    from playwright.sync_api import expect  # here: without Playwright the fixtures skip
+
+    expect(page.locator(f"a[href='/care/patient/{person.patient_id}']")).to_have_count(1)
     assert_accessible(page)
 
     page.goto(f"{care_server}/care")

@@ -438,6 +438,14 @@ class Gate:
                         f"Patient/{pid}: you may write only about people whose record you may see."
                     )
 
+    def records_of_person(self, patient_id: str) -> list[str]:
+        """Every Patient id of the person this Patient record belongs to (their records at
+        each source, as the master patient index links them), this one first: whose log
+        entries a patient may read."""
+        with self.store.engine.connect() as conn:
+            linked = conn.execute(same_person([patient_id])).scalars()
+            return list(dict.fromkeys([patient_id, *linked]))
+
     @staticmethod
     def patients_of(conn: Connection, pks: list[int]) -> list[str]:
         """The Patient ids whose compartments hold these resources (for the log)."""

@@ -25,6 +25,7 @@ from carelight.access.optout import opt_out_consent, opted_out_purposes
 from carelight.access.principal import PROFESSIONAL_ROLES, Principal, Purpose, Role
 from carelight.audit.events import AccessEvent
 from carelight.fhir.errors import bad_request, error
+from carelight.fhir.search.execute import match_ids
 
 router = APIRouter(prefix="/access")
 
@@ -180,18 +181,25 @@ async def put_opt_out(request: Request) -> Response:
     for key in ("research", "planning"):
         if not isinstance(body.get(key), bool):
             raise bad_request(f'"{key}" must be true or false.', key)
+    purposes = set_opt_out(request, research=body["research"], planning=body["planning"])
+    return _json(_choices(purposes))
+
+
+def set_opt_out(request: Request, *, research: bool, planning: bool) -> set[str]:
+    """Record the signed-in patient's choices (the API's and the patient app's way): retire
+    their active privacy Consents and write one for what they opt out of, as the patient,
+    through the gate, logged. Returns the purposes they are now opted out of (from any of
+    their records: their GP practice may have recorded one too)."""
     with guard(request, "opt-out", "research,planning") as g:
         principal = g.ctx.principal
         _patient_only(principal)
         store = request.app.state.store
         wanted = [
-            p for p, k in ((Purpose.HRESCH, "research"), (Purpose.HOPERAT, "planning")) if body[k]
+            p for p, chosen in ((Purpose.HRESCH, research), (Purpose.HOPERAT, planning)) if chosen
         ]
         written = []
         with store.write() as conn:
             # Retire every active privacy Consent the patient may change, then record the choice.
-            from carelight.fhir.search.execute import match_ids
-
             mine = match_ids(
                 store,
                 conn,
@@ -217,7 +225,7 @@ async def put_opt_out(request: Request) -> Response:
                 written.append(outcome.stored)
             purposes = opted_out_purposes(conn, principal.patient_id)
         g.done(written, patients=[principal.patient_id])
-    return _json(_choices(purposes))
+    return purposes
 
 
 def _patient_only(principal) -> None:

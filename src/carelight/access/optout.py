@@ -58,6 +58,12 @@ def opted_out_purposes(conn: Connection, patient_id: str) -> set[str]:
     return out & {p.value for p in OPT_OUT_PURPOSES}
 
 
+def choices_of(engine, patient_id: str) -> set[str]:
+    """The purposes this person has opted out of, read now (the patient's own view)."""
+    with engine.connect() as conn:
+        return opted_out_purposes(conn, patient_id)
+
+
 def may_use(
     engine_or_conn, patient_id: str, purpose: Purpose | str, legal_basis: str | None = None
 ) -> bool:

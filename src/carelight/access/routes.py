@@ -655,10 +655,17 @@ async def signin_submit(request: Request) -> Response:
         return signin_page(
             request, action="/signin", hidden=hidden, status=400, errors=WRONG, username=username
         )
-    account = attempt.account
+    return await open_session(request, services, attempt.account, hidden[0][1])
+
+
+async def open_session(
+    request: Request, services: AccessServices, account: Account, next_path: str
+) -> RedirectResponse:
+    """After a correct password: log the sign-in, start the session, go to ``next_path``.
+    (Also the patient app's sign-in, which checks the NHS number and password itself.)"""
     await record(request, AccessEvent("login", "success", account.username, principal_for(account)))
     session = await in_thread(services.sessions.create, account.username)
-    response = RedirectResponse(hidden[0][1], status_code=303)
+    response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         session,
@@ -684,7 +691,8 @@ async def signout(request: Request) -> Response:
             "Sign-out not accepted",
             "The page you signed out from had expired. Go back, reload it and sign out again.",
         )
-    response = RedirectResponse("/signin", status_code=303)
+    # An app may send people back to its own sign-in page (the patient app does).
+    response = RedirectResponse(safe_next(form.get("next") or "/signin"), status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     if not session:
         return response

@@ -372,6 +372,23 @@ class TransparencyLog:
         )
         return [(row[0], bytes(row[1])) for row in rows]
 
+    def entries_for_patients(
+        self, patient_ids: Sequence[str], offset: int = 0, limit: int = 50
+    ) -> list[tuple[int, bytes]]:
+        """(leaf index, entry bytes) of the entries about any of these Patients (one
+        person's several records), each once, newest first."""
+        if not patient_ids:
+            return []
+        m = self._sql.mark
+        where, params = self._sql.in_list("patient_id", list(patient_ids))
+        rows = self._rows(
+            "SELECT idx, entry FROM audit_leaf WHERE idx IN "
+            f"(SELECT idx FROM audit_patient WHERE {where}) "
+            f"ORDER BY idx DESC LIMIT {m} OFFSET {m}",
+            (*params, limit, offset),
+        )
+        return [(row[0], bytes(row[1])) for row in rows]
+
     def count_for_patient(self, patient_id: str) -> int:
         m = self._sql.mark
         sql = f"SELECT count(*) FROM audit_patient WHERE patient_id = {m}"

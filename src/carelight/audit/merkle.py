@@ -96,6 +96,28 @@ def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     return path
 
 
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
+    """The root an inclusion proof leads to from a leaf hash (RFC 9162 §2.1.3.2): the entry
+    is in the tree of ``size`` entries if and only if this equals that tree's root. Raises
+    ValueError for a proof of the wrong shape (too long, too short, a hash not 32 bytes)."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of size {size}")
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if len(p) != HASH_SIZE or sn == 0:
+            raise ValueError("the proof does not have the shape of a proof for this leaf")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ValueError("the proof is too short for this leaf and tree size")
+    return r
+
+
 def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
     """The leaf ranges whose hashes form PROOF(old_size, D[0:new_size]) (RFC 9162 §2.1.4.1).
 
