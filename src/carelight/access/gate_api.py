@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from carelight.access import breakglass
 from carelight.access.gate import PATIENT_APP_SOURCE, PRIVACY_SCOPE
-from carelight.access.http import gate_of, guard, principal_of, record
+from carelight.access.http import gate_of, guard, json_object, json_response, principal_of, record
 from carelight.access.optout import opt_out_consent, opted_out_purposes
 from carelight.access.principal import PROFESSIONAL_ROLES, Principal, Purpose, Role
 from carelight.audit.events import AccessEvent
@@ -30,24 +29,10 @@ from carelight.fhir.search.execute import match_ids
 router = APIRouter(prefix="/access")
 
 
-def _json(body: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status, media_type="application/json")
-
-
-async def _body(request: Request) -> dict:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"The body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object.")
-    return body
-
-
 # -- break-glass --------------------------------------------------------------------------
 @router.post("/break-glass")
 async def open_break_glass(request: Request) -> Response:
-    body = await _body(request)
+    body = await json_object(request)
     principal = principal_of(request)
     gate = gate_of(request)
     gate.context(principal, Purpose.TREAT if principal and principal.is_professional else None)
@@ -59,7 +44,7 @@ async def open_break_glass(request: Request) -> Response:
         raise bad_request('Name the person: {"patient": "Patient/<id>", "reason": "…"}.', "patient")
     patient_id = ref.removeprefix("Patient/")
     grant, index = break_glass(request, principal, patient_id, body.get("reason"))
-    return _json(
+    return json_response(
         {
             "id": grant["id"],
             "patient": f"Patient/{patient_id}",
@@ -134,7 +119,7 @@ def list_break_glass(request: Request, organization: str | None = None) -> Respo
             query="access/break-glass",
         ),
     )
-    return _json(
+    return json_response(
         {
             "grants": [
                 {
@@ -172,17 +157,17 @@ def get_opt_out(request: Request) -> Response:
         with store.engine.connect() as conn:
             purposes = opted_out_purposes(conn, g.ctx.principal.patient_id)
         g.done(patients=[g.ctx.principal.patient_id])
-    return _json(_choices(purposes))
+    return json_response(_choices(purposes))
 
 
 @router.put("/opt-out")
 async def put_opt_out(request: Request) -> Response:
-    body = await _body(request)
+    body = await json_object(request)
     for key in ("research", "planning"):
         if not isinstance(body.get(key), bool):
             raise bad_request(f'"{key}" must be true or false.', key)
     purposes = set_opt_out(request, research=body["research"], planning=body["planning"])
-    return _json(_choices(purposes))
+    return json_response(_choices(purposes))
 
 
 def set_opt_out(request: Request, *, research: bool, planning: bool) -> set[str]:

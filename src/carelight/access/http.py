@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import orjson
 from fastapi import Request
+from fastapi.responses import Response
 from sqlalchemy import select
 
 from carelight.access.gate import AccessContext, Gate
@@ -25,7 +27,7 @@ from carelight.access.principal import Principal
 from carelight.audit.events import AccessEvent
 from carelight.audit.trail import AuditUnavailable
 from carelight.fhir import schema
-from carelight.fhir.errors import FhirError, error
+from carelight.fhir.errors import FhirError, bad_request, error
 
 if TYPE_CHECKING:
     from carelight.fhir.store import StoredResource
@@ -222,3 +224,19 @@ def query_names(res_type: str | None, pairs: Iterable[tuple[str, str]]) -> str:
     """``Type?name1,name2``: the parameter names of a request, never their values."""
     names = ",".join(dict.fromkeys(k for k, _ in pairs if k))
     return f"{res_type or ''}?{names}" if names else (res_type or "")
+
+
+def json_response(body: object, status: int = 200) -> Response:
+    """A plain JSON answer (for Carelight's own, non-FHIR routes)."""
+    return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+async def json_object(request: Request) -> dict:
+    """The request body as a JSON object, or 400 saying what was wrong."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"The body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise bad_request("The body must be a JSON object.")
+    return body

@@ -25,12 +25,11 @@ from __future__ import annotations
 import html
 import time
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select, update
 
-from carelight.access.http import gate_of, principal_of, record
+from carelight.access.http import gate_of, json_object, json_response, principal_of, record
 from carelight.access.principal import Principal, Purpose, Role
 from carelight.audit.events import AccessEvent
 from carelight.fhir.errors import bad_request, error, not_found
@@ -40,20 +39,6 @@ from carelight.identity.mpi.core import MR, RV, Decision, Pending, new_person_id
 router = APIRouter(prefix="/mpi")
 STATUSES = ("open", "accepted", "rejected", "superseded")
 DECISIONS = ("accept", "reject")
-
-
-def _json(body: object, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status, media_type="application/json")
-
-
-async def _body(request: Request) -> dict:
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"The body is not valid JSON: {exc}") from exc
-    if not isinstance(body, dict):
-        raise bad_request("The body must be a JSON object.")
-    return body
 
 
 def _allowed(request: Request, roles: tuple[Role, ...]) -> Principal:
@@ -130,7 +115,7 @@ async def review_list(request: Request) -> Response:
             query="mpi/review?status",
         ),
     )
-    return _json({"status": status, "total": total, "items": items})
+    return json_response({"status": status, "total": total, "items": items})
 
 
 def _details(doc: dict) -> dict:
@@ -202,7 +187,7 @@ async def review_compare(item_id: int, request: Request) -> Response:
             query="mpi/review",
         ),
     )
-    return _json(body)
+    return json_response(body)
 
 
 def _record_row(conn, patient_id: str | None):
@@ -236,7 +221,7 @@ def _explain(model, left, right) -> list[dict]:
 @router.post("/review/{item_id}")
 async def review_decide(item_id: int, request: Request) -> Response:
     principal = _allowed(request, (Role.DATA_QUALITY,))
-    body = await _body(request)
+    body = await json_object(request)
     decision = body.get("decision")
     if decision not in DECISIONS:
         raise bad_request('decision must be "accept" or "reject".', "decision")
@@ -288,14 +273,16 @@ async def review_decide(item_id: int, request: Request) -> Response:
             )
         for event in events:  # in the transaction: no decision without its log entry
             record(request, event)
-    return _json({"item": item_id, "decision": decision, "patient": f"Patient/{patient_id}"})
+    return json_response(
+        {"item": item_id, "decision": decision, "patient": f"Patient/{patient_id}"}
+    )
 
 
 # -- splitting a wrong link ----------------------------------------------------------------------
 @router.post("/split")
 async def split(request: Request) -> Response:
     principal = _allowed(request, (Role.DATA_QUALITY,))
-    body = await _body(request)
+    body = await json_object(request)
     ref = body.get("patient")
     if not isinstance(ref, str) or not ref.startswith("Patient/") or len(ref) <= 8:
         raise bad_request('Name the record: {"patient": "Patient/<id>", "note": "…"}.', "patient")
@@ -336,7 +323,7 @@ async def split(request: Request) -> Response:
         )
         for event in events:
             record(request, event)
-    return _json(
+    return json_response(
         {"patient": f"Patient/{patient_id}", "from": f"Person/{old}", "to": f"Person/{new}"}
     )
 
@@ -405,7 +392,7 @@ async def person_records(person: str, request: Request) -> Response:
             query="mpi/persons",
         ),
     )
-    return _json(
+    return json_response(
         {
             "person": f"Person/{person}",
             "records": [
@@ -451,7 +438,7 @@ async def model_view(request: Request) -> Response:
     principal = _allowed(request, (Role.ADMIN, Role.DATA_QUALITY))
     model = _active_model(request)
     _model_event(request, principal, "mpi/model")
-    return _json(
+    return json_response(
         {
             "version": model.version,
             "trainedAt": model.trained_at,
@@ -470,7 +457,7 @@ async def model_chart(request: Request) -> Response:
     model = _active_model(request)
     _model_event(request, principal, "mpi/model/chart")
     if request.query_params.get("format") == "vega-lite":
-        return _json(_splink_chart(model))
+        return json_response(_splink_chart(model))
     return HTMLResponse(chart_html(model))
 
 
