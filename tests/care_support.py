@@ -136,3 +136,19 @@ def care_population(tmp_path_factory) -> CarePopulation:
             carelight("token", "--user", "gp", env=env)
             (root / "ready").write_text("ok")
     return CarePopulation(home=home, env=env, **choose_people(out))
+
+
+def in_process_app(population: CarePopulation):
+    """The whole server over the care population, in process (a generator for a fixture:
+    the app, then its transparency log closed)."""
+    from carelight.config import Settings
+    from carelight.server import create_app
+
+    settings = Settings(
+        home=population.home,
+        database_url=f"sqlite:///{population.home / 'carelight.db'}",
+        base_url="http://testserver/fhir",
+    )
+    app = create_app(settings=settings)
+    yield app
+    app.state.trail.close()

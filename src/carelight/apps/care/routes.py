@@ -78,6 +78,17 @@ def _render(request: Request, template: str, status: int = 200, **context) -> Re
     )
 
 
+def _professional(request: Request) -> Principal | Response:
+    """The signed-in professional, or the page to answer with instead (sign-in, not for you)."""
+    try:
+        principal = _me(request)
+    except SignIn:
+        return _signin(request)
+    if not principal.is_professional:
+        return _not_for_role(request, principal)
+    return principal
+
+
 def _not_for_role(request: Request, principal: Principal) -> Response:
     return _render(
         request,
@@ -143,23 +154,17 @@ def _purpose_for(request: Request, principal: Principal, patient_id: str) -> Pur
 @router.get("")
 @router.get("/")
 def home(request: Request) -> Response:
-    try:
-        principal = _me(request)
-    except SignIn:
-        return _signin(request)
-    if not principal.is_professional:
-        return _not_for_role(request, principal)
+    principal = _professional(request)
+    if isinstance(principal, Response):
+        return principal
     return _render(request, "home.html", title="Find a person", values={}, errors=[])
 
 
 @router.get("/find")
 def find_person(request: Request) -> Response:
-    try:
-        principal = _me(request)
-    except SignIn:
-        return _signin(request)
-    if not principal.is_professional:
-        return _not_for_role(request, principal)
+    principal = _professional(request)
+    if isinstance(principal, Response):
+        return principal
     q = request.query_params
     values = {k: q.get(k, "").strip() for k in ("nhs", "name", "day", "month", "year", "postcode")}
     store = _store(request)
@@ -197,12 +202,9 @@ def find_person(request: Request) -> Response:
 # -- a person's record --------------------------------------------------------------------
 def _open(request: Request, patient_id: str, what: str):
     """(principal, purpose, record) or a Response (sign-in, refusal)."""
-    try:
-        principal = _me(request)
-    except SignIn:
-        return _signin(request)
-    if not principal.is_professional:
-        return _not_for_role(request, principal)
+    principal = _professional(request)
+    if isinstance(principal, Response):
+        return principal
     purpose = _purpose_for(request, principal, patient_id)
     store = _store(request)
     if purpose is None:
@@ -447,12 +449,9 @@ def category_page(request: Request, patient_id: str, category: str) -> Response:
 # -- break-glass ------------------------------------------------------------------------------
 @router.post("/patient/{patient_id}/break-glass")
 async def open_break_glass(request: Request, patient_id: str) -> Response:
-    try:
-        principal = _me(request)
-    except SignIn:
-        return _signin(request)
-    if not principal.is_professional:
-        return _not_for_role(request, principal)
+    principal = _professional(request)
+    if isinstance(principal, Response):
+        return principal
     form = await _form(request)
     if isinstance(form, Response):
         return form

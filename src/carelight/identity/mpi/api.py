@@ -27,7 +27,7 @@ import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from carelight.access.http import gate_of, json_object, json_response, principal_of, record
 from carelight.access.principal import Principal, Purpose, Role
@@ -68,6 +68,21 @@ def _purpose(principal: Principal) -> str:
     return (Purpose.HSYSADMIN if principal.role == Role.ADMIN else Purpose.HOPERAT).value
 
 
+def _log(request: Request, principal: Principal, action: str, **fields) -> int:
+    """Append what the index shows or does to the log, before the answer (fail closed)."""
+    return record(
+        request,
+        AccessEvent(
+            action=action,
+            outcome="success",
+            username=principal.username,
+            principal=principal,
+            purpose=_purpose(principal),
+            **fields,
+        ),
+    )
+
+
 def _item(row) -> dict:
     return {
         "id": row.id,
@@ -101,19 +116,16 @@ async def review_list(request: Request) -> Response:
         rows = conn.execute(
             select(RV).where(RV.c.status == status).order_by(RV.c.id).limit(count)
         ).all()
-        total = len(conn.execute(select(RV.c.id).where(RV.c.status == status)).all())
+        total = conn.execute(
+            select(func.count()).select_from(RV).where(RV.c.status == status)
+        ).scalar_one()
     items = [_item(r) for r in rows]
-    record(
+    _log(
         request,
-        AccessEvent(
-            action="search",
-            outcome="success",
-            username=principal.username,
-            principal=principal,
-            purpose=_purpose(principal),
-            patients=tuple(dict.fromkeys(r.patient_id for r in rows)),
-            query="mpi/review?status",
-        ),
+        principal,
+        "search",
+        patients=tuple(dict.fromkeys(r.patient_id for r in rows)),
+        query="mpi/review?status",
     )
     return json_response({"status": status, "total": total, "items": items})
 
@@ -174,18 +186,13 @@ async def review_compare(item_id: int, request: Request) -> Response:
         "candidatePersonRecords": [f"Patient/{m}" for m in members],
         "comparisons": _explain(model, left, right),
     }
-    record(
+    _log(
         request,
-        AccessEvent(
-            action="read",
-            outcome="success",
-            username=principal.username,
-            principal=principal,
-            purpose=_purpose(principal),
-            patients=tuple(p for p in (row.patient_id, row.matched_id) if p),
-            resources=tuple(f"Patient/{p}" for p in (row.patient_id, row.matched_id) if p),
-            query="mpi/review",
-        ),
+        principal,
+        "read",
+        patients=tuple(p for p in (row.patient_id, row.matched_id) if p),
+        resources=tuple(f"Patient/{p}" for p in (row.patient_id, row.matched_id) if p),
+        query="mpi/review",
     )
     return json_response(body)
 
@@ -379,18 +386,13 @@ async def person_records(person: str, request: Request) -> Response:
         ).all()
     if not rows:
         raise not_found(f"Person/{person} is not known.")
-    record(
+    _log(
         request,
-        AccessEvent(
-            action="read",
-            outcome="success",
-            username=principal.username,
-            principal=principal,
-            purpose=_purpose(principal),
-            patients=tuple(r.patient_id for r in rows),
-            resources=(f"Person/{person}",),
-            query="mpi/persons",
-        ),
+        principal,
+        "read",
+        patients=tuple(r.patient_id for r in rows),
+        resources=(f"Person/{person}",),
+        query="mpi/persons",
     )
     return json_response(
         {
@@ -419,25 +421,11 @@ def _active_model(request: Request):
     return model
 
 
-def _model_event(request: Request, principal: Principal, query: str) -> None:
-    record(
-        request,
-        AccessEvent(
-            action="read",
-            outcome="success",
-            username=principal.username,
-            principal=principal,
-            purpose=_purpose(principal),
-            query=query,
-        ),
-    )
-
-
 @router.get("/model")
 async def model_view(request: Request) -> Response:
     principal = _allowed(request, (Role.ADMIN, Role.DATA_QUALITY))
     model = _active_model(request)
-    _model_event(request, principal, "mpi/model")
+    _log(request, principal, "read", query="mpi/model")
     return json_response(
         {
             "version": model.version,
@@ -455,7 +443,7 @@ async def model_view(request: Request) -> Response:
 async def model_chart(request: Request) -> Response:
     principal = _allowed(request, (Role.ADMIN, Role.DATA_QUALITY))
     model = _active_model(request)
-    _model_event(request, principal, "mpi/model/chart")
+    _log(request, principal, "read", query="mpi/model/chart")
     if request.query_params.get("format") == "vega-lite":
         return json_response(_splink_chart(model))
     return HTMLResponse(chart_html(model))

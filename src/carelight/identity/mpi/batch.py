@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from carelight.fhir import schema
 from carelight.identity.linkage.decisions import Clusters, Decision
@@ -146,6 +146,7 @@ def link_all(
         return report
     clusters = model.link(records, db_api=db_api or bounded_duckdb())
     persons = _person_ids(clusters, current)
+    person_of: dict[str, str] = {}  # each record's person, as decided below
     for n in range(0, len(patients), batch_size):
         chunk = patients[n : n + batch_size]
         events = []
@@ -160,6 +161,7 @@ def link_all(
                     person, how = persons[decision.person_id], how_of(decision)
                     if decision.route == "review":
                         decision = _with_candidate(decision, clusters, persons)
+                person_of[res_id] = person
                 report.routes[how] = report.routes.get(how, 0) + 1
                 if now is None or now[0] != person:
                     report.moved += 1
@@ -177,12 +179,14 @@ def link_all(
             for _pk, res_id, doc in chunk:
                 if has_nhs_identifier(doc):
                     continue  # the source's own number stands
-                number = mpi._person_number(conn, _person_of(conn, res_id), res_id)
+                number = mpi._person_number(conn, person_of[res_id], res_id)
                 if store.set_assigned_number(conn, res_id, number) and number is not None:
                     report.numbers_assigned += 1
     report.persons = len(set(persons.values()))
     with store.read_conn() as conn:
-        report.review_open = len(conn.execute(select(RV.c.id).where(RV.c.status == "open")).all())
+        report.review_open = conn.execute(
+            select(func.count()).select_from(RV).where(RV.c.status == "open")
+        ).scalar_one()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -197,10 +201,6 @@ def store_clusters(store) -> Clusters:
     return Clusters(
         {pid: Decision(pid, _ROUTES.get(how, "new"), person) for pid, person, how in rows}
     )
-
-
-def _person_of(conn, res_id: str) -> str:
-    return conn.execute(select(MR.c.person).where(MR.c.patient_id == res_id)).scalar_one()
 
 
 def _with_candidate(decision: Decision, clusters: Clusters, persons: dict[str, str]) -> Decision:
