@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,40 @@ def test_measures_are_checked():
         )
     with pytest.raises(QueryError, match="no measures"):
         measures.to_query()
+
+
+def test_the_public_names_are_exported_and_documented():
+    import carelight.sde.query as query
+
+    docs = (Path(__file__).parents[2] / "docs" / "sde-query.md").read_text(encoding="utf-8")
+    for name in query.__all__:
+        assert hasattr(query, name), name
+        assert name in docs, f"{name} is exported but not in docs/sde-query.md"
+    for method in [
+        "where",
+        "except_where",
+        "sort_by",
+        "first_for_patient",
+        "last_for_patient",
+        "exists_for_patient",
+        "count_for_patient",
+        "minimum_for_patient",
+        "maximum_for_patient",
+        "sum_for_patient",
+        "mean_for_patient",
+        "count_distinct_for_patient",
+        "is_in",
+        "is_not_in",
+        "is_null",
+        "when_null_then",
+        "is_between",
+        "is_on_or_between",
+        "is_on_or_after",
+        "age_on",
+        "to_category",
+        "define_population",
+        "define_measure",
+        "starting_on",
+        "ending_on",
+    ]:
+        assert method in docs, f"{method} is not in docs/sde-query.md"
