@@ -25,6 +25,7 @@ import sqlglot.expressions as exp
 
 from carelight.sde import model
 from carelight.sde.query import dates
+from carelight.sde.query.engines.base import Engine, Row, Totals, measure_columns, rows_from_totals
 from carelight.sde.query.nodes import (
     AggregateByPatient,
     BinaryOp,
@@ -38,6 +39,7 @@ from carelight.sde.query.nodes import (
     IntervalEnd,
     IntervalStart,
     IsIn,
+    Measure,
     Node,
     PickOneRowPerPatient,
     SelectColumn,
@@ -167,7 +169,7 @@ class SQLCompiler:
 
     # Entry points -----------------------------------------------------------------------
 
-    def compile(self, dataset: Dataset) -> exp.Select:
+    def compile(self, dataset: Dataset, ordered: bool = True) -> exp.Select:
         outer = _Scope(row_alias=None)
         population = self.expr(dataset.population, outer)
         columns = [_alias(outer.patient_id(), "patient_id", quoted=True)]
@@ -188,7 +190,8 @@ class SQLCompiler:
         query = exp.select(*columns).from_(universe.subquery("population", copy=False), copy=False)
         query = self._join(query, outer)
         query = query.where(population, copy=False)
-        query = query.order_by(exp.column("patient_id", table="population"), copy=False)
+        if ordered:
+            query = query.order_by(exp.column("patient_id", table="population"), copy=False)
         for name in self._cte_order():
             query = query.with_(name, as_=self.built[name], copy=False)
         return query
@@ -536,3 +539,62 @@ def _filtered(value: exp.Expression, condition: exp.Expression) -> exp.Expressio
     if isinstance(value, exp.Cast):
         return _cast(_filtered(value.this, condition), value.to)
     return exp.Filter(this=value, expression=exp.Where(this=condition))
+
+
+class SQLEngine(Engine):
+    """An engine that runs compiled SQL: subclasses say how to compile and execute."""
+
+    def compiler(self) -> SQLCompiler:
+        raise NotImplementedError
+
+    def execute(self, sql: str) -> list[tuple]:
+        raise NotImplementedError
+
+    def sql(self, dataset: Dataset) -> str:
+        return self.compiler().sql(dataset)
+
+    def get_rows(self, dataset: Dataset) -> list[Row]:
+        names = dataset.column_names
+        return [dict(zip(names, r, strict=True)) for r in self.execute(self.sql(dataset))]
+
+    def get_measure_rows(self, measures) -> list[Row]:
+        """Each measure as one query: per interval, its dataset grouped and counted in SQL."""
+        columns = measure_columns(measures)
+        out: list[Row] = []
+        for m in measures:
+            totals: list[Totals] = [{} for _ in m.intervals]
+            for interval, *rest in self.execute(self.measure_sql(m)):
+                *key, numerator, denominator = rest
+                if denominator:
+                    totals[interval][tuple(key)] = [int(numerator), int(denominator)]
+            out.extend(rows_from_totals(m, totals, columns))
+        return out
+
+    def measure_sql(self, measure: Measure) -> str:
+        dialect = self.compiler().dialect
+        names = [g for g, _ in measure.group_by]
+        parts = []
+        for i, (start, end) in enumerate(measure.intervals):
+            rows = self.compiler().compile(measure.dataset_for(start, end), ordered=False)
+            numerator = exp.column("numerator", table="d")
+            if measure.numerator.type is bool:
+                value = exp.Case(
+                    ifs=[exp.If(this=numerator, true=exp.Literal.number(1))],
+                    default=exp.Literal.number(0),
+                )
+            else:
+                value = _func("COALESCE", numerator, exp.Literal.number(0))
+            groups = [exp.column(g, table="d", quoted=True) for g in names]
+            part = exp.select(
+                _alias(exp.Literal.number(i), "interval_index"),
+                *[_alias(g, n, quoted=True) for g, n in zip(groups, names, strict=True)],
+                _alias(_cast(exp.Sum(this=value), "BIGINT"), "numerator"),
+                _alias(_cast(exp.Count(this=exp.Star()), "BIGINT"), "denominator"),
+            ).from_(rows.subquery("d", copy=False), copy=False)
+            if groups:
+                part = part.group_by(*[g.copy() for g in groups], copy=False)
+            parts.append(part)
+        query = parts[0]
+        for part in parts[1:]:
+            query = exp.union(query, part, distinct=False, copy=False)
+        return query.sql(dialect=dialect, copy=False)
