@@ -20,7 +20,17 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from carelight.sde.query import case, create_dataset, days, months, tables, when, years
+from carelight.sde.query import (
+    INTERVAL,
+    case,
+    create_dataset,
+    create_measures,
+    days,
+    months,
+    tables,
+    when,
+    years,
+)
 from carelight.sde.query.engines.duckdb import DuckDBEngine
 from carelight.sde.query.engines.inmemory import InMemoryEngine
 from carelight.sde.query.engines.spark import SparkEngine
@@ -283,3 +293,43 @@ def test_duckdb_agrees_with_the_in_memory_engine(data, query):
 @given(data=table_data(), query=datasets())
 def test_spark_agrees_with_the_in_memory_engine(spark_session, data, query):  # noqa: F811
     _check(data, query, spark=spark_session)
+
+
+@st.composite
+def measure_sets(draw):
+    in_interval = e.where(e.date.is_on_or_between(INTERVAL.start_date, INTERVAL.end_date))
+    numerators = [
+        in_interval.exists_for_patient(),
+        in_interval.count_for_patient(),
+        in_interval.where(e.snomedct_code.is_in(["1", "2"])).exists_for_patient(),
+    ]
+    denominators = [
+        p.exists_for_patient(),
+        e.where(e.date.is_on_or_before(INTERVAL.end_date)).exists_for_patient(),
+        p.exists_for_patient() & (p.sex != "male"),
+    ]
+    groups = [{}, {"sex": p.sex}, {"sex": p.sex, "old": p.date_of_birth.is_before("1990-01-01")}]
+    numerator = draw(st.sampled_from(numerators))
+    if numerator.type is bool and draw(st.booleans()):
+        numerator = numerator | draw(bool_series(0)).when_null_then(False)
+    measures = create_measures()
+    measures.define_measure(
+        "m",
+        numerator=numerator,
+        denominator=draw(st.sampled_from(denominators)),
+        group_by=draw(st.sampled_from(groups)),
+        intervals=draw(st.sampled_from([months(3), years(2)])).starting_on("2020-01-01"),
+    )
+    return measures.to_query()
+
+
+@settings(PROFILE, max_examples=max(5, EXAMPLES // 3))
+@given(data=table_data(), query=measure_sets())
+def test_duckdb_measures_agree_with_the_in_memory_engine(data, query):
+    reference = InMemoryEngine(data).get_measure_rows(query)
+    with tempfile.TemporaryDirectory() as folder:
+        duck = DuckDBEngine(write_store(Path(folder) / "store", data))
+        try:
+            assert duck.get_measure_rows(query) == reference
+        finally:
+            duck.close()
