@@ -97,10 +97,23 @@ def table_data(draw):
 
 
 @st.composite
-def row_condition(draw, depth=2):
-    kind = draw(
-        st.sampled_from(["code", "value", "date", "null", "patient"] + (["logic"] * (depth > 0)))
-    )
+def row_condition(draw, depth=2, summaries=True):
+    kinds = ["code", "value", "date", "null", "patient"] + ["logic"] * (depth > 0)
+    kind = draw(st.sampled_from(kinds + ["summary"] * summaries))
+    if kind == "summary":
+        # A condition on another per-patient summary of the same table (its own CTE in SQL).
+        inner = draw(event_frame(summaries=False))
+        summary = draw(
+            st.sampled_from(
+                [
+                    e.date > inner.date.minimum_for_patient(),
+                    e.date >= inner.sort_by(inner.numeric_value).first_for_patient().date,
+                    e.numeric_value < inner.numeric_value.mean_for_patient(),
+                    e.snomedct_code == inner.sort_by(inner.date).last_for_patient().snomedct_code,
+                ]
+            )
+        )
+        return summary
     if kind == "code":
         return e.snomedct_code.is_in(draw(st.lists(st.sampled_from(["1", "2", "3"]), max_size=2)))
     if kind == "value":
@@ -112,15 +125,16 @@ def row_condition(draw, depth=2):
         return draw(st.sampled_from([e.date, e.numeric_value, e.snomedct_code])).is_null()
     if kind == "patient":
         return e.date > p.date_of_birth + years(draw(st.integers(0, 60)))
-    a, b = draw(row_condition(depth - 1)), draw(row_condition(depth - 1))
+    a = draw(row_condition(depth - 1, summaries))
+    b = draw(row_condition(depth - 1, summaries))
     return draw(st.sampled_from([a & b, a | b, ~a]))
 
 
 @st.composite
-def event_frame(draw):
+def event_frame(draw, summaries=True):
     frame = e
     for _ in range(draw(st.integers(0, 2))):
-        cond = draw(row_condition())
+        cond = draw(row_condition(summaries=summaries))
         frame = frame.where(cond) if draw(st.booleans()) else frame.except_where(cond)
     return frame
 
