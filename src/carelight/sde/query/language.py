@@ -122,6 +122,11 @@ class Series:
 
     @_wrap_errors
     def _binary(self, op: str, other: Any, swap: bool = False) -> Series:
+        if other is None and op in nodes.COMPARISONS:
+            raise QueryError(
+                "comparing with None is never true (NULL is not a value): use is_null() or "
+                "is_not_null()"
+            )
         a, b = self._node, _node(other, like=self.type)
         if swap:
             a, b = b, a
