@@ -568,3 +568,22 @@ def frame_for(table: model.Table) -> Frame:
     if table.kind == "patient":
         return PatientFrame(nodes.SelectPatientTable(table.name))
     return EventFrame(nodes.SelectTable(table.name))
+
+
+_MOVED = {
+    "Dataset": "dataset",
+    "create_dataset": "dataset",
+    "Measures": "measures",
+    "create_measures": "measures",
+    "INTERVAL": "measures",
+}
+
+
+def __getattr__(name: str):
+    # Datasets and measures lived here before they had modules of their own; code that
+    # imported them from here keeps working.
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(f"carelight.sde.query.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
