@@ -8,17 +8,19 @@ It then makes fictional patients whose events use those codes, values and dates,
 the population accepts (the in-memory reference engine decides, so the rule is exactly the
 definition's), and goes on until it has the requested number.
 
-Reaching the requested size is the hard part: a population such as "over 80, with diabetes, no
-insulin, an HbA1c above 75 in the last year" is rare among random patients, and generators that
-draw every patient the same way run out of attempts. Here each patient is drawn at an
-*intensity* between 0 and 1: how strongly it leans on what the definition mentions (how often
-its events use the mentioned codes, how many events it has, how close its values and dates sit
-to the mentioned ones). Intensity 0 gives background patients (useful for definitions that
-exclude things: ``~has_diabetes``), 1 gives patients made of the definition's own codes. The
-generator tracks which intensities the population accepts and draws more from those, so a rare
-population is reached quickly and a population defined by absence still is. If after a budget of
-attempts nothing can be found, the error says so and shows the acceptance so far: usually the
-population cannot be satisfied (e.g. an age above 200).
+Reaching the requested size is the hard part: a population such as "women over 80 with
+diabetes, no SGLT2 inhibitor, an HbA1c above 75 in the last year" is rare among random patients,
+and generators that draw every patient the same way run out of attempts. Here each patient is
+drawn at an *intensity* between 0 and 1 for each thing the definition mentions (each table's
+number of events, and each column: its codes, values, dates): how strongly that part leans on
+what the definition mentions (how often events use the mentioned codes, how close values sit
+to the mentioned thresholds and on which side, how near dates are to the mentioned ones).
+Intensity 0 gives background data (what a definition that excludes something needs), 1 data
+made of the definition's own codes. The generator counts which intensities the population
+accepts, per part, and draws more of those, so a rare population is reached quickly and a
+population defined by absence still is (``bench/sde_dummy.py`` measures both against uniform
+draws). If after a budget of attempts the population is still not reached, the error says how
+far it got: usually the population cannot be true (an age above 200, say).
 
 Nothing here reads real data; every value is drawn from a seeded random generator, so the same
 definition, size and seed give the same dummy data.
@@ -77,6 +79,10 @@ class Hints:
         default_factory=lambda: defaultdict(list)
     )
     ages: list[int] = field(default_factory=list)
+    # (threshold, +1 for "above", -1 for "below") from comparisons like ``value > 75``
+    directions: dict[tuple[str, str], list[tuple[float, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     tables: set[str] = field(default_factory=set)
 
     @property
@@ -116,7 +122,7 @@ def hints_for(roots: Iterable[Node]) -> Hints:
                 if col is not None:
                     h.values[(col.source.table, col.name)].update(n.values)
             elif isinstance(n, BinaryOp):
-                for a, b in ((n.lhs, n.rhs), (n.rhs, n.lhs)):
+                for a, b, flip in ((n.lhs, n.rhs, 1), (n.rhs, n.lhs, -1)):
                     if not isinstance(b, Value) or b.value is None:
                         continue
                     if _is_birth_difference(a) and isinstance(b.value, int):
@@ -130,6 +136,9 @@ def hints_for(roots: Iterable[Node]) -> Hints:
                         h.values[key].add(v)
                     elif isinstance(v, int | float):
                         h.numbers[key].append(float(v))
+                        side = {"gt": 1, "ge": 1, "lt": -1, "le": -1}.get(n.op)
+                        if side:
+                            h.directions[key].append((float(v), side * flip))
                     elif isinstance(v, datetime.date):
                         h.column_dates[key].append(v)
     return h
@@ -175,10 +184,53 @@ def _background(column: str) -> tuple[str, ...]:
 # --- Generation -------------------------------------------------------------------------
 
 
+class _Intensities:
+    """Per ``(table, column)`` (and ``(table, "rows")`` for how many events): how often a
+    patient drawn at each intensity was accepted, and a draw that favours the intensities that
+    worked. Keys are learnt independently, so a definition that wants diabetes codes *and* no
+    SGLT2 inhibitor learns a high intensity for one and a low one for the other."""
+
+    def __init__(self, rng: random.Random, adaptive: bool) -> None:
+        self.rng = rng
+        self.adaptive = adaptive
+        self.tried: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(LEVELS))
+        self.kept: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(LEVELS))
+
+    def draw(self) -> _Draw:
+        return _Draw(self)
+
+    def level(self, key: tuple[str, str]) -> int:
+        if not self.adaptive:
+            return self.rng.randrange(len(LEVELS))
+        tried, kept = self.tried[key], self.kept[key]
+        weights = [(k + 1) / (t + 1) for k, t in zip(kept, tried, strict=True)]
+        return self.rng.choices(range(len(LEVELS)), weights)[0]
+
+    def learn(self, draw: _Draw, accepted: bool) -> None:
+        for key, i in draw.levels.items():
+            self.tried[key][i] += 1
+            if accepted:
+                self.kept[key][i] += 1
+
+
+class _Draw:
+    """One patient's intensities, drawn per key the first time the key is asked for."""
+
+    def __init__(self, owner: _Intensities) -> None:
+        self.owner = owner
+        self.levels: dict[tuple[str, str], int] = {}
+
+    def __call__(self, table: str, column: str) -> float:
+        key = (table, column)
+        if key not in self.levels:
+            self.levels[key] = self.owner.level(key)
+        return LEVELS[self.levels[key]]
+
+
 class _Generator:
-    def __init__(self, hints: Hints, seed: int) -> None:
+    def __init__(self, hints: Hints, rng: random.Random) -> None:
         self.h = hints
-        self.rng = random.Random(seed)
+        self.rng = rng
         self.anchor = hints.anchor
         self.earliest = hints.earliest
 
@@ -190,9 +242,9 @@ class _Generator:
     def _near(self, day: datetime.date, spread_days: int) -> datetime.date:
         return day + datetime.timedelta(days=self.rng.randint(-spread_days, spread_days))
 
-    def patient(self, pid: str, q: float) -> Row:
+    def patient(self, pid: str, q: _Draw) -> Row:
         rng, h = self.rng, self.h
-        if h.ages and rng.random() < 0.5 + q / 2:
+        if h.ages and rng.random() < 0.5 + q("patients", "date_of_birth") / 2:
             lo, hi = max(0, min(h.ages) - 5), min(110, max(h.ages) + 5)
             age = rng.randint(lo, max(lo, hi))
         else:
@@ -200,52 +252,65 @@ class _Generator:
         born = dates.add(self.anchor, -age, "years") - datetime.timedelta(days=rng.randrange(365))
         born = born.replace(day=1)
         died = None
-        if rng.random() < 0.05 + 0.1 * q * bool(h.column_dates.get(("patients", "date_of_death"))):
+        death_mentioned = ("patients", "date_of_death") in h.column_dates
+        if rng.random() < 0.05 + 0.3 * q("patients", "date_of_death") * death_mentioned:
             died = self._date_between(max(born, self.earliest), self._near(self.anchor, 365))
             died = died.replace(day=1)
-        row: Row = {
+        return {
             "patient_id": pid,
             "sex": self._string("patients", "sex", q),
             "date_of_birth": born,
             "date_of_death": died,
-            "area_code": f"E0{rng.randrange(1_000_000, 1_040_000)}",
+            "area_code": self._string("patients", "area_code", q),
         }
-        return row
 
-    def _string(self, table: str, column: str, q: float) -> str | None:
+    def _string(self, table: str, column: str, q: _Draw, damp: float = 1.0) -> str | None:
         mentioned = self.h.values.get((table, column))
-        if mentioned and self.rng.random() < 0.15 + 0.8 * q:
+        if mentioned and self.rng.random() < 0.1 + 0.85 * q(table, column) * damp:
             return self.rng.choice(sorted(v for v in mentioned if isinstance(v, str)) or [None])
         pool = _background(column)
         if pool:
             return self.rng.choice(pool)
+        if column == "area_code":
+            return f"E0{self.rng.randrange(1_000_000, 1_040_000)}"
         if column.endswith("_code"):
             return f"X{self.rng.randrange(10_000, 99_999)}"
         return f"{column}-{self.rng.randrange(1, 6)}"
 
-    def _number(self, table: str, column: str, kind: str, q: float) -> float | int:
-        mentioned = self.h.numbers.get((table, column))
+    def _number(self, table: str, column: str, kind: str, q: _Draw) -> float | int:
+        key = (table, column)
+        mentioned = self.h.numbers.get(key)
+        level = q(table, column)
         if mentioned:
             lo, hi = min(mentioned), max(mentioned)
             width = max(abs(hi - lo), abs(hi) * 0.5, 1.0)
-            x = self.rng.uniform(lo - width * (1 - q / 2), hi + width * (1 - q / 2))
+            directions = self.h.directions.get(key)
+            if directions and self.rng.random() < 0.5 + level / 2:
+                threshold, side = self.rng.choice(directions)
+                x = threshold + side * self.rng.uniform(0, width)
+            else:
+                x = self.rng.uniform(lo - width, hi + width)
         else:
             x = self.rng.uniform(0, 120)
         return round(x) if kind == "int" else round(x, 1)
 
-    def _event_date(self, table: str, column: str, born: datetime.date, q: float):
+    def _event_date(self, table: str, column: str, born: datetime.date, q: _Draw):
         mentioned = self.h.column_dates.get((table, column)) or self.h.dates
-        if mentioned and self.rng.random() < 0.3 + 0.6 * q:
-            day = self._near(self.rng.choice(mentioned), int(400 * (1.2 - q)))
+        level = q(table, column)
+        if mentioned and self.rng.random() < 0.3 + 0.6 * level:
+            day = self._near(self.rng.choice(mentioned), int(400 * (1.2 - level)))
         else:
             day = self._date_between(
                 dates.add(self.earliest, -10, "years"), dates.add(self.anchor, 1, "years")
             )
         return max(day, born)
 
-    def events(self, patient: Row, table: model.Table, q: float) -> list[Row]:
+    def events(self, patient: Row, table: model.Table, q: _Draw) -> list[Row]:
         rng = self.rng
-        count = rng.randint(0, 1 + int(6 * q)) if table.name != "practice_registrations" else 1
+        if table.name == "practice_registrations":
+            count = 1
+        else:
+            count = rng.randint(0, 1 + int(6 * q(table.name, "rows")))
         out = []
         born = patient["date_of_birth"]
         for _ in range(count):
@@ -274,12 +339,12 @@ class _Generator:
                     row[c.name] = value if mentioned or rng.random() < 0.8 else None
                 elif c.type == "bool":
                     mentioned = self.h.values.get((table.name, c.name))
-                    if mentioned and rng.random() < 0.5 + q / 2:
+                    if mentioned and rng.random() < 0.5 + q(table.name, c.name) / 2:
                         row[c.name] = rng.choice(sorted(mentioned))
                     else:
                         row[c.name] = rng.random() < 0.5
             if table.name == "admissions" and row.get("primary_diagnosis"):
-                extra = self._string("admissions", "primary_diagnosis", q / 2)
+                extra = self._string("admissions", "primary_diagnosis", q, damp=0.5)
                 row["all_diagnoses"] = "||".join(x for x in (row["primary_diagnosis"], extra) if x)
             out.append(row)
         return out
@@ -307,25 +372,28 @@ def generate_tables(
     seed: int = 0,
     max_attempts: int | None = None,
     time_budget: float = 120.0,
+    adaptive: bool = True,
+    report: dict | None = None,
 ) -> dict[str, list[Row]]:
     """Research-store tables (table → rows) whose population has exactly ``size`` patients.
 
     ``query`` is a dataset's or measures' query model. Every table the definition reads is
     filled, and ``patients`` always is. Raises :class:`DummyDataError` if the population is not
     reached within ``max_attempts`` patients (default 500 times size, at least 20,000) or
-    ``time_budget`` seconds.
+    ``time_budget`` seconds. ``adaptive=False`` draws every intensity equally often (for
+    comparison in the benchmark). ``report``, if given, is filled with the attempts made.
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise DummyDataError("the dummy population size must be a positive whole number")
     hints = hints_for(_roots(query))
-    gen = _Generator(hints, seed)
+    rng = random.Random(seed)
+    gen = _Generator(hints, rng)
+    intensities = _Intensities(rng, adaptive)
     event_tables = [
         model.table(name) for name in sorted(hints.tables) if model.table(name).kind == "event"
     ]
     populations = _populations(query)
     limit = max_attempts or max(20_000, 500 * size)
-    tried = dict.fromkeys(LEVELS, 0)
-    kept = dict.fromkeys(LEVELS, 0)
     out: dict[str, list[Row]] = {"patients": []}
     for t in event_tables:
         out[t.name] = []
@@ -334,22 +402,18 @@ def generate_tables(
     started = time.monotonic()
     while accepted < size:
         if attempts >= limit or time.monotonic() - started > time_budget:
-            shares = ", ".join(
-                f"intensity {q:g}: {kept[q]} of {tried[q]}" for q in LEVELS if tried[q]
-            )
             raise DummyDataError(
                 f"only {accepted} of the {size} dummy patients asked for satisfy the "
-                f"population after {attempts} attempts ({shares}); check that the population "
-                "can be true (for example an age or a date range that no one can have)"
+                f"population after {attempts} attempts in {time.monotonic() - started:.0f} s; "
+                "check that the population can be true (for example an age or a date range "
+                "that no one can have)"
             )
-        weights = [(kept[q] + 1) / (tried[q] + 1) for q in LEVELS]
         batch: dict[str, list[Row]] = {name: [] for name in out}
-        levels: dict[str, float] = {}
+        draws: dict[str, _Draw] = {}
         for _ in range(BATCH):
             attempts += 1
-            q = gen.rng.choices(LEVELS, weights)[0]
             pid = f"dummy-{attempts:07d}"
-            levels[pid] = q
+            draws[pid] = q = intensities.draw()
             patient = gen.patient(pid, q)
             batch["patients"].append(patient)
             for t in event_tables:
@@ -358,15 +422,15 @@ def generate_tables(
         chosen: set[str] = set()
         for population in populations:
             chosen.update(r["patient_id"] for r in engine.get_rows(Dataset(population, ())))
-        for pid, q in levels.items():
-            tried[q] += 1
-            if pid in chosen:
-                kept[q] += 1
+        for pid, draw in draws.items():
+            intensities.learn(draw, pid in chosen)
         keep = sorted(chosen)[: size - accepted]
         accepted += len(keep)
         wanted = set(keep)
         for name, rows in batch.items():
             out[name].extend(r for r in rows if r["patient_id"] in wanted)
+    if report is not None:
+        report.update(attempts=attempts, accepted=accepted)
     return out
 
 
