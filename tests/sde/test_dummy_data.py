@@ -142,3 +142,59 @@ def test_hints_read_codes_numbers_dates_and_ages_from_the_query_model():
     assert datetime.date(2024, 1, 1) in h.dates
     assert 80 in h.ages
     assert h.tables == {"clinical_events", "lab_results", "medications", "patients"}
+
+
+DEFINITION = """
+from carelight.sde.query import codelist_from_csv, create_dataset, tables
+
+ev, labs, p = tables.clinical_events, tables.lab_results, tables.patients
+diabetes = codelist_from_csv("diabetes.csv", column="code")
+dataset = create_dataset()
+dataset.configure_dummy_data(population_size=60)
+has_dm = ev.where(ev.snomedct_code.is_in(diabetes)).exists_for_patient()
+dataset.define_population(has_dm & (p.age_on("2024-01-01") >= 40))
+dataset.sex = p.sex
+dataset.first_dm = ev.where(ev.snomedct_code.is_in(diabetes)).sort_by(ev.date).first_for_patient().date
+dataset.hba1c_tests = labs.where(labs.code == "59261-8").count_for_patient()
+dataset.max_hba1c = labs.where(labs.code == "59261-8").value.maximum_for_patient()
+"""
+
+
+def _definition(folder):
+    (folder / "diabetes.csv").write_text("code,term\n44054006,Type 2 diabetes\n")
+    path = folder / "study.py"
+    path.write_text(DEFINITION)
+    return path
+
+
+def test_run_dummy_writes_the_dataset_and_a_store_the_duckdb_engine_agrees_with(tmp_path):
+    import csv
+
+    from carelight.sde.query.definitions import load_definition
+    from carelight.sde.query.dummy import run_dummy
+    from carelight.sde.query.run import open_engine, run_dataset
+
+    path = _definition(tmp_path)
+    patients, rows = run_dummy(path, tmp_path / "out.csv", store_out=tmp_path / "store")
+    assert (patients, rows) == (60, 60)  # the definition's configure_dummy_data size
+    with (tmp_path / "out.csv").open() as fh:
+        written = list(csv.DictReader(fh))
+    assert len(written) == 60
+    assert all(r["first_dm"] for r in written)
+    engine = open_engine("duckdb", tmp_path / "store")
+    try:
+        _, from_duckdb = run_dataset(load_definition(path), engine)
+    finally:
+        engine.close()
+    assert [r["patient_id"] for r in from_duckdb] == [r["patient_id"] for r in written]
+    assert [str(r["first_dm"]) for r in from_duckdb] == [r["first_dm"] for r in written]
+
+
+def test_run_dummy_takes_a_size_and_refuses_a_definition_without_a_dataset(tmp_path):
+    from carelight.sde.query.definitions import DefinitionError
+    from carelight.sde.query.dummy import run_dummy
+
+    path = _definition(tmp_path)
+    assert run_dummy(path, tmp_path / "out.parquet", size=15, seed=4) == (15, 15)
+    with pytest.raises(DefinitionError, match="defines no measures"):
+        run_dummy(path, tmp_path / "m.csv", measures=True)

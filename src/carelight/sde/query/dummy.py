@@ -438,3 +438,42 @@ def dummy_rows(query: Dataset, size: int, *, seed: int = 0) -> list[Row]:
     """The dataset's rows over generated dummy tables: exactly ``size`` patients."""
     tables = generate_tables(query, size, seed=seed)
     return InMemoryEngine(tables).get_rows(query)
+
+
+DEFAULT_SIZE = 100
+
+
+def run_dummy(
+    definition_path,
+    output,
+    *,
+    size: int | None = None,
+    seed: int = 0,
+    store_out=None,
+    measures: bool = False,
+) -> tuple[int, int]:
+    """Load a definition, make dummy tables for it, and write its rows to ``output``.
+
+    The size is ``size``, else the definition's ``configure_dummy_data(population_size=…)``,
+    else ``DEFAULT_SIZE``. With ``store_out`` the dummy tables are also written as a research
+    store (``research.duckdb`` and Parquet, the real store's layout), so an analysis script can
+    be tried against them with any engine. Returns (patients, rows written).
+    """
+    from carelight.sde.query.definitions import DefinitionError, load_definition
+    from carelight.sde.query.run import run_dataset, run_measures, write_rows
+    from carelight.sde.query.store import write_store
+
+    definition = load_definition(definition_path)
+    if measures and not definition.measures:
+        raise DefinitionError(f"{definition.path.name} defines no measures")
+    if not measures and definition.dataset is None:
+        raise DefinitionError(f"{definition.path.name} defines no dataset (use measures?)")
+    query = definition.measures if measures else definition.dataset
+    wanted = size or definition.dummy_data.get("population_size") or DEFAULT_SIZE
+    tables = generate_tables(query, wanted, seed=seed)
+    if store_out is not None:
+        write_store(store_out, tables)
+    engine = InMemoryEngine(tables)
+    columns, rows = (run_measures if measures else run_dataset)(definition, engine)
+    write_rows(rows, columns, output)
+    return len(tables["patients"]), len(rows)
