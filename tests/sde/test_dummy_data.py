@@ -198,3 +198,18 @@ def test_run_dummy_takes_a_size_and_refuses_a_definition_without_a_dataset(tmp_p
     assert run_dummy(path, tmp_path / "out.parquet", size=15, seed=4) == (15, 15)
     with pytest.raises(DefinitionError, match="defines no measures"):
         run_dummy(path, tmp_path / "m.csv", measures=True)
+
+
+def test_a_dummy_store_and_the_job_dataset_step_give_the_population(tmp_path):
+    import csv
+
+    from carelight.sde.query.dummy import make_dummy_store
+    from carelight.sde.query.produce import produce_dataset
+
+    path = _definition(tmp_path)
+    assert make_dummy_store(path, tmp_path / "store", size=25, seed=9) == 25
+    assert produce_dataset(path, tmp_path / "store", tmp_path / "dataset.csv") == 25
+    with (tmp_path / "dataset.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 25
+    assert list(rows[0])[:2] == ["patient_id", "sex"]

@@ -443,6 +443,23 @@ def dummy_rows(query: Dataset, size: int, *, seed: int = 0) -> list[Row]:
 DEFAULT_SIZE = 100
 
 
+def make_dummy_store(definition_path, folder, *, size: int | None = None, seed: int = 0) -> int:
+    """Write a research store of dummy data made from a definition; returns its patients.
+
+    What a job's dummy run mounts as its store: the same layout as the real one, filled for
+    the definition's dataset (or, with only measures, its measures).
+    """
+    from carelight.sde.query.definitions import load_definition
+    from carelight.sde.query.store import write_store
+
+    definition = load_definition(definition_path)
+    query = definition.dataset if definition.dataset is not None else definition.measures
+    wanted = size or definition.dummy_data.get("population_size") or DEFAULT_SIZE
+    tables = generate_tables(query, wanted, seed=seed)
+    write_store(folder, tables)
+    return len(tables["patients"])
+
+
 def run_dummy(
     definition_path,
     output,
