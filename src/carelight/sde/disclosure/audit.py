@@ -132,13 +132,21 @@ def _tidy(x: float) -> float:
     return float(round(x)) if math.isfinite(x) and abs(x - round(x)) < _EPS else x
 
 
-def protected(cell: PublishedCell, interval: tuple[float, float]) -> bool:
-    """A primary cell is protected when everything published narrows it no further than the
-    rule itself does; a secondary cell when it cannot be recovered exactly."""
+def protected(
+    cell: PublishedCell, interval: tuple[float, float], primary_range: tuple[int, int]
+) -> bool:
+    """A cell redacted by a rule is protected when everything published leaves every count
+    the rule redacts possible. A cell suppressed as secondary holds a publishable count, so
+    working it out discloses nothing by itself; it needs no protection of its own."""
     lo, hi = interval
     if cell.status == "primary":
-        return lo <= cell.lo + _EPS and hi >= cell.hi - _EPS
-    return hi - lo > _EPS
+        return lo <= primary_range[0] + _EPS and hi >= primary_range[1] - _EPS
+    return True
+
+
+def determined(interval: tuple[float, float]) -> bool:
+    """The published facts fix the cell's value exactly."""
+    return interval[1] - interval[0] <= _EPS
 
 
 @dataclass

@@ -8,8 +8,9 @@ suppression audited by linear programming, and totals.
 3. **Secondary suppression.** When totals are true totals, or the project has already released
    tables of the same population, redacted cells might be worked out by subtraction. The audit
    (``audit.py``) computes each redacted cell's feasible interval from everything published;
-   while one is narrower than the rule itself reveals, one more released cell is suppressed:
-   the smallest in the same row or column (differing in one label), else the smallest anywhere.
+   while one excludes a count the rule redacts (so the attacker learns more than "it was
+   redacted"), one more released cell is suppressed: for the most tightly pinned cell, the
+   smallest cell sharing a row, column or total with it, else the smallest anywhere.
    A table whose redacted cells cannot be protected by suppressing more fails.
 4. **Totals.** Under ``margins = "recompute"`` each total is the sum of the released (rounded)
    cells it covers, computed last, so it never says anything about a redacted cell.
@@ -115,15 +116,15 @@ def check_count_table(
                 rounding.hit("rounded", f"rounded to a multiple of {base}", describe(table, key))
 
     def published() -> PublishedTable:
+        # A redacted cell shows the same marker whether it was redacted by a rule or
+        # suppressed as secondary, so all an attacker knows of it is that it is not a
+        # published zero: at least the smallest count a rule redacts.
         cells = []
-        low, high = policy.primary_range
         for key, s in status.items():
             if s == "released":
                 lo, hi = rounded_interval(shown_value[key], base, policy.min_count)
-            elif s == "primary":
-                lo, hi = float(low), float(high)
             else:
-                lo, hi = float(policy.min_count), math.inf
+                lo, hi = float(policy.primary_range[0]), math.inf
             cells.append(PublishedCell(key, lo, hi, s))
         return PublishedTable(
             name=name,
@@ -191,6 +192,19 @@ def check_count_table(
     return CountOutcome(shown=shown, published=pub, status=status, protected=ok)
 
 
+#: the clean-up pass (publishing needless secondary cells again) is skipped above this many
+#: (secondary cell, primary cell) pairs, to bound the number of linear programs
+MAX_RELEASE_TRIALS = 400
+
+
+def _system(table: PublishedTable, joint, linked: Sequence[PublishedTable]):
+    system = System(joint)
+    system.add_table(table)
+    for t in linked:
+        system.add_table(t)
+    return system, table
+
+
 def _distance(a: Key, b: Key) -> int:
     return sum(x != y for x, y in zip(a, b, strict=True))
 
@@ -209,10 +223,10 @@ def _suppress_until_protected(
     linked = [t for t in released if t.name in first.linked]
     audit: dict = {
         "method": "linear programming (HiGHS via scipy.optimize.linprog) over the joint table",
-        "criterion": "a redacted cell's feasible interval, from everything published, must "
-        "cover the whole range the suppression rule itself reveals "
-        f"({policy.primary_range[0]} to {policy.primary_range[1]}); a cell suppressed as "
-        "secondary must not be recoverable exactly",
+        "criterion": "given everything published, every count a rule redacts "
+        f"({policy.primary_range[0]} to {policy.primary_range[1]}) must stay possible for a "
+        "cell redacted by a rule; a cell suppressed as secondary whose value the published "
+        "facts fix exactly is published again (hiding it protects nothing)",
         "linked_tables": first.linked,
         "excluded_tables": first.excluded,
         "cells": [],
@@ -227,18 +241,14 @@ def _suppress_until_protected(
     intervals: dict[Key, tuple[float, float]] = {}
     ok = True
     for _ in range(len(status) + 1):
-        current = published()
-        system = System(first.system.joint)
-        system.add_table(current)
-        for t in linked:
-            system.add_table(t)
+        system, current = _system(published(), first.system.joint, linked)
         unprotected: list[tuple[float, int, int, Key]] = []
         for i, cell in enumerate(current.cells):
             if cell.status == "released" or cell.key in done:
                 continue
             interval = system.interval(current, cell.key)
             intervals[cell.key] = interval
-            if protected(cell, interval):
+            if protected(cell, interval, policy.primary_range):
                 done.add(cell.key)
             else:
                 nones = sum(label is None for label in cell.key)
@@ -264,13 +274,38 @@ def _suppress_until_protected(
         shown_value.pop(chosen, None)
     else:  # pragma: no cover - each pass suppresses one more cell, so the loop ends first
         ok = False
+    # Greedy choices can suppress more than needed: try publishing each secondary cell again,
+    # largest first, and keep it published if every cell redacted by a rule stays protected.
+    # A secondary cell the published facts already fix always passes (nobody learns more).
+    secondaries = sorted(
+        (k for k, s in status.items() if s == "secondary"), key=lambda k: -counts[k]
+    )
+    primaries = [k for k, s in status.items() if s == "primary"]
+    if len(secondaries) * len(primaries) <= MAX_RELEASE_TRIALS:
+        for key in secondaries:
+            status[key] = "released"
+            shown_value[key] = round_count(counts[key], policy.rounding_base)
+            system, trial = _system(published(), first.system.joint, linked)
+            if not all(
+                protected(c, system.interval(trial, c.key), policy.primary_range)
+                for c in trial.cells
+                if c.status == "primary"
+            ):
+                status[key] = "secondary"
+                shown_value.pop(key)
+    # The final audit, on what will be published: every interval recorded is the final one.
+    final = published()
+    system, final = _system(final, first.system.joint, linked)
+    for cell in final.cells:
+        if cell.status != "released":
+            intervals[cell.key] = system.interval(final, cell.key)
     unprotected = []
     for key, s in status.items():
         if s == "released":
             continue
-        lo, hi = intervals.get(key, (math.nan, math.nan))
-        cell = next(c for c in published().cells if c.key == key)
-        good = key in done or protected(cell, (lo, hi))
+        lo, hi = intervals[key]
+        cell = next(c for c in final.cells if c.key == key)
+        good = protected(cell, (lo, hi), policy.primary_range)
         audit["cells"].append(
             {
                 "cell": describe(table, key),

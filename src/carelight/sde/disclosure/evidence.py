@@ -4,8 +4,10 @@ One record per checked file: the file's hash, the policy (name, version, every p
 how the file was classified, each rule applied with the cells it hit and what was done
 (redacted, rounded, suppressed as secondary, flagged), the audit of the redacted cells, and
 the outcome. The record holds no unpublished value: a redacted cell is named by its labels,
-never by its count, and no contribution is copied from the metadata, so the record can be
-shown to output checkers and published with a release.
+never by its count, and no contribution is copied from the metadata. It is for the output
+checkers and the project's audit trail, not for publication with the release: it tells cells
+redacted by a rule from cells suppressed to protect them, and the audit assumes the public
+cannot (docs/disclosure-control.md).
 """
 
 from __future__ import annotations

@@ -2,11 +2,13 @@
 
 Every cell and margin of a released count table tells an attacker an interval for the true
 count: an exact value (a count published as is), ``[r-2, r+2]`` for a count rounded to the
-nearest 5 (never below the smallest publishable count), the policy's primary range for a cell
-redacted by the threshold (an attacker knows the rule), and ``[smallest publishable, ∞)`` for a
-cell suppressed only to protect others. A margin recomputed from the released cells adds
-nothing and is left out. This is the form in which a released table is kept in its evidence
-record and fed to the audit of the project's later tables.
+nearest 5 (never below the smallest publishable count), and for a redacted cell only that it
+is not a published zero (at least 0 when zeros are redacted too, else at least 1): the same
+marker stands for a cell redacted by a rule and one suppressed to protect it. A total
+recomputed from the released cells adds nothing and is left out. The status (primary or
+secondary) is kept for the checker's own criterion, not as knowledge of the attacker. This is
+the form in which a released table is kept in its evidence record and fed to the audit of the
+project's later tables.
 """
 
 from __future__ import annotations
