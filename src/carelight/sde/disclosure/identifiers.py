@@ -4,10 +4,12 @@ An aggregate output has no business holding one: a pseudonym column means the fi
 individual people, whatever else it holds. Three kinds of evidence, any one enough:
 
 - the column's *name* (patient_id, person, pseudonym, nhs_number, mrn, …);
-- its *values*: most look like NHS numbers (ten digits, optionally 3-3-4), long hexadecimal
-  strings (a hash), or long base64 tokens (a keyed hash or an encrypted id);
-- *one distinct value per row* of opaque tokens (no spaces, containing digits), over enough
-  rows that it cannot be a handful of category labels.
+- its *values*: most are NHS numbers (ten digits, optionally 3-3-4, with a valid modulus-11
+  check digit, so that ten-digit clinical codes are not mistaken for them), UUIDs, long
+  hexadecimal strings (a hash), or long base64 tokens (a keyed hash or an encrypted id);
+- *one distinct value per row* of opaque tokens (no spaces, mixing letters and digits, ten
+  characters or more), over enough rows that it cannot be a handful of category labels.
+  Clinical codes (all digits) and ONS area codes (E02000001) are labels, not tokens.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from carelight.identity.nhs_number import is_valid_nhs_number
 
 _NAME = re.compile(
     r"""^(?:
@@ -29,10 +33,11 @@ _NAME = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 _NHS = re.compile(r"^\d{3}[ \-]?\d{3}[ \-]?\d{4}$")
-_HEX = re.compile(r"^[0-9a-fA-F]{16,}$")
+_HEX = re.compile(r"^(?=.*[a-fA-F])(?=.*\d)[0-9a-fA-F]{16,}$")
 _B64 = re.compile(r"^[A-Za-z0-9+/_\-]{20,}={0,2}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_OPAQUE = re.compile(r"^(?=.*\d)\S{8,}$")
+_OPAQUE = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])\S{10,}$")
+_AREA_CODE = re.compile(r"^[EWSN]\d{8}$")
 
 #: share of non-empty values that must match a value pattern to flag the column
 VALUE_SHARE = 0.5
@@ -47,7 +52,7 @@ class IdentifierFinding:
 
 
 def _looks_like_token(value: str) -> str | None:
-    if _NHS.match(value):
+    if _NHS.match(value) and is_valid_nhs_number(re.sub(r"[ \-]", "", value)):
         return "NHS-number-like values"
     if _UUID.match(value):
         return "UUID values"
@@ -83,7 +88,8 @@ def find_identifier_columns(
         if (
             len(present) >= UNIQUE_MIN_ROWS
             and len(set(present)) == len(present)
-            and sum(bool(_OPAQUE.match(v)) for v in present) >= VALUE_SHARE * len(present)
+            and sum(bool(_OPAQUE.match(v)) and not _AREA_CODE.match(v) for v in present)
+            >= VALUE_SHARE * len(present)
         ):
             found.append(
                 IdentifierFinding(str(name), "one distinct opaque value per row (a pseudonym?)")
