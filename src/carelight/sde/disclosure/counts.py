@@ -242,22 +242,23 @@ def _suppress_until_protected(
     ok = True
     for _ in range(len(status) + 1):
         system, current = _system(published(), first.system.joint, linked)
-        unprotected: list[tuple[float, int, int, Key]] = []
-        for i, cell in enumerate(current.cells):
-            if cell.status == "released" or cell.key in done:
-                continue
+        # Totals first, then cells, stopping at the first one pinned down: a total pinned by
+        # the other totals pins every cell it covers, so it must be freed first.
+        pending = sorted(
+            (c for c in current.cells if c.status != "released" and c.key not in done),
+            key=lambda c: -sum(label is None for label in c.key),
+        )
+        failing: Key | None = None
+        for cell in pending:
             interval = system.interval(current, cell.key)
             intervals[cell.key] = interval
             if protected(cell, interval, policy.primary_range):
                 done.add(cell.key)
             else:
-                nones = sum(label is None for label in cell.key)
-                unprotected.append((interval[1] - interval[0], -nones, i, cell.key))
-        if not unprotected:
+                failing = cell.key
+                break
+        if failing is None:
             break
-        # Work on the most tightly pinned cell first, totals before the cells under them: a
-        # total pinned by the other totals pins every cell it covers.
-        failing = min(unprotected)[3]
         # a zero cannot be a secondary cell: its published range would not hold the truth.
         # Prefer a cell that shares a row, column or total with the failing one (differs in
         # one label), then the smallest count: least information lost.
