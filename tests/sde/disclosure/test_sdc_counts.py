@@ -252,3 +252,63 @@ def test_impossible_protection_fails(tmp_path):
     assert any("cannot prevent it" in r for r in second.evidence.reasons)
     unprotected = [c["cell"] for c in second.evidence.audit["cells"] if not c["protected"]]
     assert {"sex": "F", "age": "a0"} in unprotected
+
+
+def test_an_overlapping_breakdown_is_joined_through_the_shared_dimension(tmp_path):
+    """Region by sex released first (true totals under acro), then age by sex: the female
+    total of the first table and the female row of the second give a cell away unless the
+    second table suppresses more. The joint table is region by sex by age."""
+    rng = [("N", "a0"), ("S", "a1")]
+    cells = {
+        ("F", "a0"): 48,
+        ("F", "a1"): 63,
+        ("F", "a2"): 3,
+        ("M", "a0"): 52,
+        ("M", "a1"): 61,
+        ("M", "a2"): 37,
+    }
+    rows = []
+    i = 0
+    for (sex, age), n in cells.items():
+        for k in range(n):
+            region = rng[k % 2][0]
+            rows.append((f"p{i:04d}", sex, age, region))
+            i += 1
+    df = pd.DataFrame(rows, columns=["patient_id", "sex", "age", "region"])
+    first = check_output(
+        outputs.write(
+            "region_sex.csv", outputs.crosstab(df, "region", "sex"), directory=tmp_path / "o"
+        ),
+        ACRO,
+        out_dir=tmp_path / "c",
+    )
+    _, _, shown = read_wide(first.safe_path)
+    assert shown[("Total", "F")] == "114"
+    second = check_output(
+        outputs.write(
+            "sex_age.csv",
+            outputs.crosstab(df, "sex", "age", margins=False),
+            directory=tmp_path / "o",
+        ),
+        ACRO,
+        released=[first],
+        out_dir=tmp_path / "c2",
+    )
+    assert second.evidence.audit["linked_tables"] == ["region_sex.csv"]
+    _, _, shown = read_wide(second.safe_path)
+    assert shown[("F", "a2")] == REDACTED
+    assert sum(v == REDACTED for k, v in shown.items() if k[0] == "F") >= 2
+    assert all(c["protected"] for c in second.evidence.audit["cells"])
+
+
+def test_two_row_dimensions(tmp_path):
+    df = microdata({("F", "a0"): 30, ("F", "a1"): 2, ("M", "a0"): 40, ("M", "a1"): 25})
+    df["region"] = ["N", "S"] * (len(df) // 2) + ["N"] * (len(df) % 2)
+    path = outputs.write(
+        "t.csv", outputs.crosstab(df, ["sex", "region"], "age"), directory=tmp_path / "o"
+    )
+    result = check_output(path, NHS_ENGLAND, out_dir=tmp_path / "c")
+    lines = result.safe_path.read_text().splitlines()
+    assert lines[0] == "sex,region,a0,a1,Total"
+    assert lines[-1].startswith("Total,Total,")
+    assert all(v == REDACTED or int(v) % 5 == 0 for line in lines[1:] for v in line.split(",")[2:])
