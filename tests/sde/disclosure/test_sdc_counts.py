@@ -266,14 +266,20 @@ def test_a_cell_already_determined_by_an_earlier_release_needs_review(tmp_path):
 
 def test_true_totals_of_a_lone_small_cell_are_redacted_too(tmp_path):
     """With true totals, a small cell alone in its row and column among published zeros makes
-    its row, column and grand totals small too: all are redacted, the zeros stay."""
-    policy = get_policy("nhs-england", margins="true")
-    cells = {("F", "a0"): 5, ("F", "a1"): 0, ("M", "a0"): 0, ("M", "a1"): 0}
+    its row and column totals small too: they are redacted, the zeros stay (never chosen as
+    secondary cells), and the grand total is protected by suppressing more."""
+    # no rounding: rounded totals would blur 45 - 40 enough on their own
+    policy = get_policy("nhs-england", margins="true", rounding_base=0)
+    cells = {("F", "a0"): 5, ("F", "a1"): 0, ("M", "a0"): 0, ("M", "a1"): 40}
     result = check_output(crosstab_file(tmp_path, cells), policy, out_dir=tmp_path / "c")
     assert result.outcome == "pass-with-changes", result.evidence.reasons
     _, _, shown = read_wide(result.safe_path)
     assert shown[("F", "a1")] == shown[("M", "a0")] == "0"
-    assert shown[("F", "a0")] == shown[("F", "Total")] == shown[("Total", "Total")] == REDACTED
+    assert shown[("F", "a0")] == shown[("F", "Total")] == shown[("Total", "a0")] == REDACTED
+    assert all(c["protected"] for c in result.evidence.audit["cells"])
+    # grand total - M total (or - a1 total) would give F away: one of them is hidden
+    assert REDACTED in (shown[("Total", "Total")], shown[("M", "Total")])
+    assert REDACTED in (shown[("Total", "Total")], shown[("Total", "a1")])
 
 
 def test_an_overlapping_breakdown_is_joined_through_the_shared_dimension(tmp_path):
