@@ -7,8 +7,18 @@ import json
 
 import pandas as pd
 import pytest
+from sdc_support import REDACTED, microdata, read_long
 
-from carelight.sde.disclosure import ACRO, NHS_ENGLAND, check_output, get_policy, outputs
+from carelight.sde.disclosure import (
+    ACRO,
+    NHS_ENGLAND,
+    PublishedTable,
+    check_output,
+    check_outputs,
+    get_policy,
+    outputs,
+    released_tables,
+)
 from carelight.sde.disclosure.evidence import SCHEMA
 from carelight.sde.disclosure.metadata import sidecar_path
 
@@ -141,3 +151,50 @@ def test_evidence_record(tmp_path):
 def test_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no output file"):
         check_output(tmp_path / "nope.csv", ACRO)
+
+
+def test_a_job_folder_is_checked_file_by_file_against_its_siblings(tmp_path, monkeypatch):
+    """A script writes its outputs through the API into the job's folder; the checker takes
+    each file in turn, and a table is checked against the job's other tables too."""
+    monkeypatch.setenv(outputs.OUTPUT_DIR_ENV, str(tmp_path / "job"))
+    df = microdata(
+        {
+            ("F", "a0"): 48,
+            ("F", "a1"): 63,
+            ("F", "a2"): 3,
+            ("M", "a0"): 52,
+            ("M", "a1"): 61,
+            ("M", "a2"): 37,
+        }
+    )
+    outputs.write("a_by_sex_age.csv", outputs.crosstab(df, "sex", "age", margins=False))
+    outputs.write("b_by_sex.csv", outputs.table(df, "sex"))
+    (tmp_path / "job" / "notes.txt").write_text("what I did")
+    results = check_outputs(tmp_path / "job", "acro")
+    assert [r.evidence.file["name"] for r in results] == [
+        "a_by_sex_age.csv",
+        "b_by_sex.csv",
+        "notes.txt",
+    ]
+    assert [r.outcome for r in results] == [
+        "pass-with-changes",
+        "pass-with-changes",
+        "needs-review",
+    ]
+    assert read_long(results[1].safe_path) == {"F": REDACTED, "M": "150"}
+
+
+def test_check_policy_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARELIGHT_SDC_POLICY", "acro")
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"region": ["a"], "count": [9]}).to_csv(path, index=False)
+    result = check_output(path, out_dir=tmp_path / "c")
+    assert result.evidence.policy["name"] == "acro"
+    assert result.outcome == "pass-with-changes"
+
+
+def test_released_table_round_trips_through_the_evidence(tmp_path):
+    result = check_output(api_table(tmp_path), ACRO, out_dir=tmp_path / "c")
+    (from_file,) = released_tables([result.evidence_path])
+    assert from_file == result.published
+    assert PublishedTable.from_dict(result.published.to_dict()) == result.published
