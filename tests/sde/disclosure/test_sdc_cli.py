@@ -74,3 +74,13 @@ def test_policy_command(tmp_path):
     result = runner.invoke(app, ["policy", "acro"])
     assert result.exit_code == 0
     assert json.loads(result.output)["parameters"]["min_count"] == 10
+
+
+def test_files_checked_together_are_checked_against_each_other(tmp_path):
+    first = write(tmp_path, "a.csv",
+                  {"sex": ["F", "F", "F"], "age": ["a", "b", "c"], "count": [48, 63, 3]})
+    second = write(tmp_path, "b.csv", {"sex": ["F"], "count": [114]})
+    out = tmp_path / "c"
+    result = runner.invoke(app, ["check", str(first), str(second), "-p", "acro", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "b.csv").read_text() == "sex,count\nF,[REDACTED]\n"
