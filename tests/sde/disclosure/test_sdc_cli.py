@@ -77,8 +77,9 @@ def test_policy_command(tmp_path):
 
 
 def test_files_checked_together_are_checked_against_each_other(tmp_path):
-    first = write(tmp_path, "a.csv",
-                  {"sex": ["F", "F", "F"], "age": ["a", "b", "c"], "count": [48, 63, 3]})
+    first = write(
+        tmp_path, "a.csv", {"sex": ["F", "F", "F"], "age": ["a", "b", "c"], "count": [48, 63, 3]}
+    )
     second = write(tmp_path, "b.csv", {"sex": ["F"], "count": [114]})
     out = tmp_path / "c"
     result = runner.invoke(app, ["check", str(first), str(second), "-p", "acro", "-o", str(out)])
