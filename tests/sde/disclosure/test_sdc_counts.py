@@ -367,3 +367,40 @@ def test_a_coarser_table_must_not_expose_a_cell_redacted_in_a_released_one(tmp_p
     (record,) = second.evidence.audit["released_cells"]
     assert record["table"] == "ct.csv" and record["cell"] == {"sex": "F", "age": "a2"}
     assert record["protected"]
+
+
+def test_an_audit_too_large_falls_back_to_the_table_itself(tmp_path, monkeypatch):
+    import carelight.sde.disclosure.audit as audit
+
+    cells = {
+        ("F", "a0"): 48,
+        ("F", "a1"): 63,
+        ("F", "a2"): 3,
+        ("M", "a0"): 52,
+        ("M", "a1"): 61,
+        ("M", "a2"): 37,
+    }
+    df = microdata(cells)
+    first = check_output(
+        outputs.write("by_sex.csv", outputs.table(df, "sex"), directory=tmp_path / "o"),
+        ACRO,
+        out_dir=tmp_path / "c",
+    )
+    monkeypatch.setattr(audit, "MAX_JOINT_CELLS", 6)  # the new table alone fits, not with more
+    df["region"] = ["N", "S"] * (len(df) // 2)
+    first_regions = check_output(
+        outputs.write("by_region.csv", outputs.table(df, "region"), directory=tmp_path / "o"),
+        ACRO,
+        out_dir=tmp_path / "c",
+    )
+    second = check_output(
+        crosstab_file(tmp_path, cells),
+        ACRO,
+        released=[first, first_regions],
+        out_dir=tmp_path / "c2",
+    )
+    assert second.outcome == "needs-review"
+    assert any("compare them by hand" in r for r in second.evidence.reasons)
+    _, _, shown = read_wide(second.safe_path)
+    assert shown[("F", "a2")] == REDACTED
+    assert sum(v == REDACTED for v in shown.values()) >= 2  # its own totals still protected
