@@ -132,6 +132,7 @@ def test_evidence_record(tmp_path):
     result = check_output(path, NHS_ENGLAND, out_dir=tmp_path / "c")
     record = json.loads(result.evidence_path.read_text())
     assert record["schema"] == SCHEMA
+    assert record["checker"]["name"] == "carelight.sde.disclosure"
     assert record["file"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert record["file"]["metadata"]["name"] == "by_sex.csv.sdc.json"
     assert record["policy"]["name"] == "nhs-england" and record["policy"]["version"] == "1"
