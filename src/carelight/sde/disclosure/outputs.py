@@ -139,6 +139,7 @@ def _facts(
             top2=float(mags[1]) if len(mags) > 1 else 0.0,
             total=float(mags.sum()),
             negative=bool((contrib < 0).any()),
+            all_same=bool(len(contrib) > 1 and np.all(contrib == contrib[0])),
         )
     return out
 
