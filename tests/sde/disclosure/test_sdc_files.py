@@ -199,3 +199,16 @@ def test_released_table_round_trips_through_the_evidence(tmp_path):
     (from_file,) = released_tables([result.evidence_path])
     assert from_file == result.published
     assert PublishedTable.from_dict(result.published.to_dict()) == result.published
+
+
+def test_an_unexpected_error_fails_closed(tmp_path, monkeypatch):
+    import carelight.sde.disclosure.check as check_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom with 42 patients")
+
+    monkeypatch.setattr(check_module, "check_count_table", broken)
+    result = check_output(api_table(tmp_path), ACRO, out_dir=tmp_path / "c")
+    assert result.outcome == "fail" and result.safe_path is None
+    assert "RuntimeError" in result.evidence.reasons[-1]
+    assert "boom" not in result.evidence_path.read_text()
