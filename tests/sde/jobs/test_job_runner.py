@@ -3,6 +3,7 @@ sandbox, frozen code by hash, dummy before real, and what the job can touch of i
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 
@@ -14,6 +15,7 @@ from carelight.sde.jobs.capabilities import detect_capabilities
 from carelight.sde.jobs.outputs import RowLevelOutputError, read_for_checking
 from carelight.sde.jobs.runner import (
     CodeChangedError,
+    JobBusy,
     RealRunRefused,
     job_state,
     load_result,
@@ -139,6 +141,9 @@ for path in ["/job/code/analysis.py", "/job/dataset/dataset.csv", {str(job / "jo
         out[path] = "written"
     except OSError as e:
         out[path] = type(e).__name__
+import duckdb
+con = duckdb.connect("/store/research.duckdb", read_only=True)
+out["store rows"] = con.execute("SELECT count(*) FROM patients").fetchone()[0]
 out["cwd"] = os.getcwd()
 out["visible"] = sorted(os.listdir("/job"))
 print(json.dumps(out))
@@ -151,10 +156,29 @@ print(json.dumps(out))
     assert result.isolation == "namespaces"
     seen = json.loads((job / "runs/dummy/logs/analysis.stdout").read_text())
     assert all(v != "written" for k, v in seen.items() if k.startswith("/")), seen
+    assert seen["store rows"] == PEOPLE  # the store is readable, with DuckDB too
     assert seen["cwd"] == "/job/outputs"
     assert seen["visible"] == ["code", "dataset", "outputs"]
     assert "tampered" not in (job / "job.json").read_text()
     assert sha256_file(job / "code" / "analysis.py") == result.script_sha256
+
+
+def test_a_job_already_running_is_refused(tmp_path, store, write_code):
+    definition, script = write_code("print(1)\n")
+    (tmp_path / "job").mkdir()
+    with open(tmp_path / "job" / ".lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(JobBusy, match="already running"):
+            _run(tmp_path, store, definition, script, "dummy")
+    assert job_state(tmp_path / "job") is None
+
+
+def test_the_package_exports_what_the_lead_wires(tmp_path):
+    import carelight.sde.jobs as jobs
+
+    for name in jobs.__all__:
+        assert getattr(jobs, name) is not None, name
+    assert jobs.DEFAULT_PRODUCER == "carelight.sde.query:produce_dataset"
 
 
 def test_a_missing_producer_fails_the_dataset_step_clearly(tmp_path, store, write_code):

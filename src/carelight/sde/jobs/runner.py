@@ -378,17 +378,3 @@ def load_result(job_dir: Path, data: DataKind) -> dict:
 def job_state(job_dir: Path) -> dict | None:
     """The job's frozen hashes and runs (``job.json``), or None for a new folder."""
     return _read_state(Path(job_dir))
-
-
-__all__ = [
-    "DATA_KINDS",
-    "CodeChangedError",
-    "JobBusy",
-    "JobError",
-    "JobResult",
-    "RealRunRefused",
-    "StepResult",
-    "job_state",
-    "load_result",
-    "run_job",
-]
