@@ -102,6 +102,8 @@ def test_a_copy_of_the_dataset_is_row_level(run_dir):
         ("page.html", "<p>1</p>", "file type .html"),
         ("latin1.txt", "caf\xe9".encode("latin-1"), "not UTF-8"),
         ("broken.json", "{not json", "not valid JSON"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("wide.csv", "a\n" + "x" * 200_000 + "\n", "not a readable table"),
     ],
 )
 def test_disallowed_types_are_not_released(run_dir, name, content, reason):
@@ -158,3 +160,11 @@ def test_the_manifest_round_trips_and_is_required(run_dir, tmp_path):
     assert manifest.of_kind("aggregate")[0].sha256 == files["counts.csv"].sha256
     with pytest.raises(FileNotFoundError, match="no output manifest"):
         read_for_checking(tmp_path, "counts.csv")
+
+
+def test_an_unreadable_dataset_makes_text_outputs_row_level(run_dir):
+    (run_dir / "dataset" / "dataset.csv").write_text("patient_id\n" + "x" * 200_000 + "\n")
+    _put(run_dir, "counts.csv", "n\n3\n")
+    entry = _classify(run_dir)["counts.csv"]
+    assert entry.kind == "row_level"
+    assert "could not be read" in entry.reasons[0]

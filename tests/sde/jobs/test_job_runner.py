@@ -107,6 +107,22 @@ def test_real_run_is_refused_after_a_failed_dummy_run(tmp_path, store, write_cod
     assert not (tmp_path / "job" / "runs" / "real").exists()
 
 
+def test_a_rerun_keeps_the_previous_attempt(tmp_path, store, write_code):
+    definition, script = write_code("print('attempt')\n")
+    _run(tmp_path, store, definition, script, "dummy")
+    _run(tmp_path, store, definition, script, "dummy")
+    runs = tmp_path / "job" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["dummy", "dummy.attempt-1"]
+    assert (runs / "dummy.attempt-1" / "result.json").is_file()
+
+
+def test_a_store_holding_carelight_home_is_refused(tmp_path, store, write_code, monkeypatch):
+    monkeypatch.setenv("CARELIGHT_HOME", str(store / "home"))
+    definition, script = write_code("print(1)\n")
+    with pytest.raises(ValueError, match=r"CARELIGHT_HOME .* is inside"):
+        _run(tmp_path, store, definition, script, "dummy")
+
+
 def test_changed_code_is_refused_for_the_same_job(tmp_path, store, write_code):
     definition, script = write_code("print('v1')\n")
     assert _run(tmp_path, store, definition, script, "dummy").status == "succeeded"
