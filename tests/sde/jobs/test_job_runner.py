@@ -197,6 +197,41 @@ def test_the_package_exports_what_the_lead_wires(tmp_path):
     assert jobs.DEFAULT_PRODUCER == "carelight.sde.query:produce_dataset"
 
 
+def test_a_job_inside_carelight_home_sees_nothing_else_of_it(
+    tmp_path, store, fake_home, write_code
+):
+    if detect_capabilities().isolation != "namespaces":
+        skip_or_fail("no namespace backend: " + "; ".join(detect_capabilities().notes))
+    targets = {label: str(p) for label, p in fake_home.secrets.items()}
+    probe = f"""
+import json
+out = {{}}
+for label, path in {targets!r}.items():
+    try:
+        out[label] = open(path).read()
+    except OSError as e:
+        out[label] = type(e).__name__
+print(json.dumps(out))
+"""
+    definition, script = write_code(probe, definition=probe + "TABLE = 'patients'\n")
+    result = run_job(
+        job_dir=fake_home.jobs / "this",
+        definition=definition,
+        script=script,
+        store=store,
+        data="dummy",
+        limits=QUICK,
+        producer=STANDIN,
+    )
+    assert result.status == "succeeded"
+    logs = fake_home.jobs / "this" / "runs" / "dummy" / "logs"
+    for step in ("dataset", "analysis"):  # the definition is researcher code too
+        seen = json.loads((logs / f"{step}.stdout").read_text())
+        assert set(seen) == set(targets)
+        assert all(v in ("FileNotFoundError", "PermissionError") for v in seen.values()), seen
+        assert fake_home.token not in (logs / f"{step}.stdout").read_text()
+
+
 def test_a_missing_producer_fails_the_dataset_step_clearly(tmp_path, store, write_code):
     definition, script = write_code("print('never runs')\n")
     result = _run(
