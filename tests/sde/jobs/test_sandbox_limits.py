@@ -88,6 +88,33 @@ def test_writing_past_the_file_size_limit_fails(tmp_path, caps):
     assert (job / "big.bin").stat().st_size <= 2**20
 
 
+@pytest.mark.parametrize(
+    ("limit", "code"),
+    [
+        ({"disk_bytes": 4 * 2**20}, "open(f'/job/f{i}.bin', 'wb').write(b'x' * 2**18)"),
+        ({"disk_files": 500}, "open(f'/job/f{i}.txt', 'w').close()"),
+    ],
+)
+def test_filling_the_disk_is_stopped(tmp_path, caps, limit, code):
+    limits = dataclasses.replace(QUICK, wall_seconds=20, **limit)
+    job = tmp_path / "job"
+    started = time.monotonic()
+    ran = run_python(
+        f"import itertools\nfor i in itertools.count():\n    {code}\n",
+        job,
+        limits=limits,
+        caps=caps,
+    )
+    assert time.monotonic() - started < 10
+    assert ran.outcome.limit_hit == "disk"
+    assert ran.outcome.signal == "SIGKILL" or ran.outcome.exit_code is None
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="disk_files must be positive"):
+        dataclasses.replace(QUICK, disk_files=0)
+
+
 def test_stdout_is_captured_up_to_the_cap(tmp_path, caps):
     limits = dataclasses.replace(QUICK, capture_bytes=1000)
     ran = run_python("print('y' * 5000)", tmp_path / "job", limits=limits, caps=caps)
