@@ -4,17 +4,23 @@ PID namespace, and an unprivileged user without capabilities."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
 import pytest
 from jobs_support import FakeHome, run_python
 
-from carelight.sde.jobs.sandbox import Mount
+from care_support import skip_or_fail
+from carelight.sde.jobs.capabilities import detect_capabilities
+from carelight.sde.jobs.sandbox import Limits, Mount, Sandbox
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
@@ -199,8 +205,6 @@ def test_environment_is_clean(tmp_path, ns_caps, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["dir", "file"])
 def test_a_missing_mount_source_is_a_clear_error(tmp_path, kind):
-    from carelight.sde.jobs.sandbox import Limits, Sandbox
-
     with pytest.raises(FileNotFoundError, match="mount source does not exist"):
         Sandbox([Mount(tmp_path / f"missing-{kind}", "/x")], Limits())
 
@@ -213,9 +217,41 @@ def test_mount_targets_must_be_absolute():
 
 
 def test_capabilities_are_reported():
-    from carelight.sde.jobs.capabilities import detect_capabilities
-
     caps = detect_capabilities().to_dict()
     assert caps["isolation"] in ("namespaces", "fallback")
     assert caps["backend"] in ("bwrap", "unshare", "rlimits")
     json.dumps(caps)
+
+
+def test_bubblewrap_as_an_ordinary_user_gets_the_same_view(request):
+    """The runner not being root (a developer's machine): bwrap then makes a user namespace.
+    Checked by running the generated bwrap command as uid 65534 (the Python runtime here is
+    under /root, which that user cannot reach, so the command is a shell)."""
+    caps = detect_capabilities()
+    if not caps.bwrap:
+        skip_or_fail("bubblewrap unusable: " + "; ".join(caps.notes))
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run the command as another user")
+    # pytest's tmp_path is under a root-only folder; this user needs a path it can reach.
+    job = Path(tempfile.mkdtemp(prefix="carelight-test-userns-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(job, ignore_errors=True))
+    os.chown(job, 65534, 65534)
+    box = Sandbox(
+        [Mount(job, "/job", writable=True)],
+        Limits(),
+        capabilities=dataclasses.replace(caps, running_as_root=False),
+    )
+    script = "id -u; grep -E '^CapEff' /proc/self/status; ls /; echo ok > /job/x; ls /root || true"
+    argv = box._bwrap_argv(["/bin/sh", "-c", script], "/job")
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", *argv],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    lines = done.stdout.split()
+    assert lines and lines[0] == "65534", done.stderr
+    assert "0000000000000000" in lines
+    assert "job" in lines and "root" not in lines and "home" not in lines
+    assert (job / "x").read_text() == "ok\n"
