@@ -209,6 +209,12 @@ def test_a_missing_mount_source_is_a_clear_error(tmp_path, kind):
         Sandbox([Mount(tmp_path / f"missing-{kind}", "/x")], Limits())
 
 
+@pytest.mark.parametrize("target", ["/", "/usr", "/usr/lib", "/proc/self", "/dev/sda", "/etc"])
+def test_mount_targets_reserved_for_the_sandbox_are_refused(tmp_path, target):
+    with pytest.raises(ValueError, match="reserved for the sandbox"):
+        Sandbox([Mount(tmp_path, target)], Limits())
+
+
 def test_mount_targets_must_be_absolute():
     with pytest.raises(ValueError, match="absolute"):
         Mount(Path("/tmp"), "relative/path")

@@ -155,6 +155,9 @@ _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
 _DEV_NODES = ("null", "zero", "full", "random", "urandom")
 _USR_SYMLINKS = (("usr/bin", "/bin"), ("usr/lib", "/lib"), ("usr/lib64", "/lib64"))
 _USR_SYMLINKS += (("usr/sbin", "/sbin"),)
+# Paths the sandbox builds itself; a mount may go below /tmp (a venv there), not on these.
+_RESERVED = frozenset({"/", "/tmp", "/etc", "/bin", "/lib", "/lib64", "/sbin"})
+_RESERVED_TREES = (PurePosixPath("/usr"), PurePosixPath("/proc"), PurePosixPath("/dev"))
 
 
 def _clean_env(env: Mapping[str, str], tmp: str, extra_path: Sequence[str]) -> dict[str, str]:
@@ -206,6 +209,9 @@ class Sandbox:
         targets = [m.target for m in mounts]
         if len(set(targets)) != len(targets):
             raise ValueError(f"two mounts share a target: {targets}")
+        for t in map(PurePosixPath, targets):
+            if str(t) in _RESERVED or any(t.is_relative_to(r) for r in _RESERVED_TREES):
+                raise ValueError(f"mount target {t} is reserved for the sandbox itself")
         for m in mounts:
             if not m.source.exists():
                 raise FileNotFoundError(f"mount source does not exist: {m.source}")
