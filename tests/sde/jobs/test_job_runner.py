@@ -62,6 +62,7 @@ def test_dummy_then_real_with_pandas_and_statsmodels(tmp_path, store, write_code
     assert dummy.script_sha256 == sha256_file(script)
     assert [s.name for s in dummy.steps] == ["dataset", "analysis"]
     assert dummy.steps[1].outcome.cpu_user_seconds > 0  # resource use is measured
+    assert dummy.store == str(store.resolve())
 
     real = _run(tmp_path, store, definition, script, "real")
     assert real.status == "succeeded"

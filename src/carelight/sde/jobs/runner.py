@@ -110,6 +110,7 @@ class JobResult:
     definition_sha256: str
     script_sha256: str
     producer: str
+    store: str  # the research store folder mounted at /store (a dummy store for dummy runs)
     started_at: str
     finished_at: str
     steps: tuple[StepResult, ...]
@@ -271,6 +272,7 @@ def run_job(
             "definition_sha256": result.definition_sha256,
             "script_sha256": result.script_sha256,
             "isolation": result.isolation,
+            "store": result.store,
             "finished_at": result.finished_at,
         }
         _write_state(job_dir, state)
@@ -352,6 +354,7 @@ def _run(
         definition_sha256=state["definition_sha256"],
         script_sha256=state["script_sha256"],
         producer=producer,
+        store=str(store),
         started_at=started_at,
         finished_at=_now(),
         steps=tuple(steps),
