@@ -108,6 +108,18 @@ def test_real_run_is_refused_after_a_failed_dummy_run(tmp_path, store, write_cod
     assert not (tmp_path / "job" / "runs" / "real").exists()
 
 
+def test_code_left_by_a_crashed_runner_is_replaced(tmp_path, store, write_code):
+    # Code frozen but no job.json: the runner died in between; nothing ran from it.
+    stale = tmp_path / "job" / "code"
+    stale.mkdir(parents=True)
+    (stale / "analysis.py").write_text("print('stale')\n")
+    stale.chmod(0o555)
+    definition, script = write_code("print('fresh')\n")
+    result = _run(tmp_path, store, definition, script, "dummy")
+    assert result.status == "succeeded"
+    assert (stale / "analysis.py").read_text() == "print('fresh')\n"
+
+
 def test_a_rerun_keeps_the_previous_attempt(tmp_path, store, write_code):
     definition, script = write_code("print('attempt')\n")
     _run(tmp_path, store, definition, script, "dummy")

@@ -168,7 +168,10 @@ def _freeze(job_dir: Path, definition: Path, script: Path, data: DataKind) -> di
             )
         code = job_dir / "code"
         tmp = job_dir / ".code.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, code):  # from a runner that died before job.json was written
+            if leftover.exists():
+                leftover.chmod(0o755)
+                shutil.rmtree(leftover)
         tmp.mkdir()
         (tmp / DEFINITION).write_bytes(def_bytes)
         (tmp / SCRIPT).write_bytes(script_bytes)
