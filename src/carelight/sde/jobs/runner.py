@@ -342,7 +342,7 @@ def _run(
         steps.append(_step("analysis", box, argv, IN_OUTPUTS, analysis_env, run_dir))
 
     manifest = classify_outputs(
-        outputs_dir, dataset_path=dataset_dir / DATASET_FILENAME, rules=rules
+        outputs_dir, dataset_path=dataset_dir / DATASET_FILENAME, store_dir=store, rules=rules
     )
     write_manifest(run_dir, manifest)
     failed = next((s.name for s in steps if not s.outcome.ok), None)
