@@ -6,8 +6,8 @@ Each output is one of:
   :func:`read_for_checking` refuses it, by design, whoever asks. A file is row-level when it
   is in a data format nobody can review by eye (Parquet, Feather, pickle, a database, NumPy),
   has a column named like a patient identifier or pseudonym, contains any pseudonym from the
-  job's dataset or the research store, is the dataset itself, or has a person-level shape (at least half as many
-  rows as the dataset has people).
+  job's dataset or the research store, is the dataset itself, or has a person-level shape
+  (at least half as many rows as the dataset has people).
 - **aggregate**: a small table, text or image that goes to disclosure control
   (``carelight.sde.disclosure``) and then to two output checkers.
 - **disallowed**: a type we do not release (anything not on the list), a file larger than the
