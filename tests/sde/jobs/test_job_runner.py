@@ -207,7 +207,10 @@ def test_the_package_exports_what_the_lead_wires(tmp_path):
 
     for name in jobs.__all__:
         assert getattr(jobs, name) is not None, name
-    assert jobs.DEFAULT_PRODUCER == "carelight.sde.query:produce_dataset"
+    from carelight.sde.jobs.dataset import load_producer
+    from carelight.sde.query.produce import produce_dataset
+
+    assert load_producer(jobs.DEFAULT_PRODUCER) is produce_dataset
 
 
 def test_a_job_inside_carelight_home_sees_nothing_else_of_it(

@@ -25,7 +25,8 @@ def test_busy_loop_is_killed_at_the_cpu_limit(tmp_path, caps):
     assert ran.outcome.limit_hit == "cpu"
     assert ran.outcome.signal in ("SIGXCPU", "SIGKILL")
     assert ran.outcome.exit_code is None
-    assert 0.9 <= ran.outcome.cpu_user_seconds + ran.outcome.cpu_system_seconds < 3
+    # the kernel signals at 1 s of CPU; rusage can read a little under (tick accounting)
+    assert 0.6 <= ran.outcome.cpu_user_seconds + ran.outcome.cpu_system_seconds < 3
 
 
 def test_memory_hog_is_stopped_at_the_memory_limit(tmp_path, caps):

@@ -10,8 +10,9 @@ the dataset to ``out_path`` (CSV: one row per patient, a header row). ``CARELIGH
 the environment says ``dummy`` or ``real``: for a dummy run ``store_dir`` is a dummy store, and
 a producer may instead generate dummy data from the definition.
 
-A producer is named ``module:function``. :data:`DEFAULT_PRODUCER` is the query language's;
-until it exists, runs fail with a clear message and tests use :mod:`.standin`.
+A producer is named ``module:function``. :data:`DEFAULT_PRODUCER` is the query language's
+(``carelight.sde.query.produce``: the definition on the store with DuckDB); tests of the
+sandbox alone use :mod:`.standin`.
 
 Run as ``python -I -m carelight.sde.jobs.dataset PRODUCER DEFINITION STORE OUT``.
 """
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-DEFAULT_PRODUCER = "carelight.sde.query:produce_dataset"
+DEFAULT_PRODUCER = "carelight.sde.query.produce:produce_dataset"
 DATASET_FILENAME = "dataset.csv"
 
 
@@ -50,7 +51,7 @@ def load_producer(spec: str) -> Callable[[Path, Path, Path], None]:
     except ModuleNotFoundError as exc:
         raise ProducerNotFound(
             f"dataset producer {spec} is not installed ({exc.msg}); the query language "
-            "provides carelight.sde.query:produce_dataset"
+            f"provides {DEFAULT_PRODUCER}"
         ) from None
     producer = getattr(module, func, None)
     if not callable(producer):

@@ -576,7 +576,9 @@ def _limit_hit(
     """Which limit most likely ended the command. The kernel does not say; this reads the
     signal, the CPU time used and the end of stderr (where Python reports MemoryError,
     EFBIG or EAGAIN from fork). Evidence for the operator, not a security decision."""
-    if sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= lim.cpu_seconds * 0.9:
+    # Only RLIMIT_CPU makes the kernel send SIGXCPU; a SIGKILL is the CPU limit's hard step
+    # only if the CPU time says so (the wall clock kills with SIGKILL too).
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= lim.cpu_seconds * 0.9):
         return "cpu"
     if sig == signal.SIGXFSZ:
         return "file_size"
