@@ -36,6 +36,9 @@ ACTIONS = frozenset(
         "opt-out",  # a national data opt-out set or removed
         "audit-read",  # an auditor or patient reading log entries
         "link",  # record linkage decisions (issue 5)
+        "sde-project",  # a research project created, changed or decided (issue 8)
+        "sde-accredit",  # a researcher's accreditation recorded
+        "sde-extract",  # a research store made for a project
     }
 )
 OUTCOMES = frozenset({"success", "refused", "failed"})
@@ -107,6 +110,9 @@ _SHAPES: dict[str, tuple[dict, tuple[dict, ...], str]] = {
     "opt-out": (_APPLICATION, (), "U"),
     "audit-read": (_REST, (_rest("read"),), "R"),
     "link": (_APPLICATION, (), "E"),
+    "sde-project": (_APPLICATION, (), "U"),
+    "sde-accredit": (_APPLICATION, (), "U"),
+    "sde-extract": (_EXPORT, (), "R"),
 }
 _OUTCOME = {"success": "0", "refused": "4", "failed": "8"}  # minor / serious failure
 _WRITES = frozenset({"create", "update", "patch", "delete", "opt-out"})
