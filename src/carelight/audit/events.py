@@ -39,6 +39,9 @@ ACTIONS = frozenset(
         "sde-project",  # a research project created, changed or decided (issue 8)
         "sde-accredit",  # a researcher's accreditation recorded
         "sde-extract",  # a research store made for a project
+        "sde-job",  # a job submitted to, or finished in, the secure data environment (issue 9)
+        "sde-review",  # an output checker's vote on an output file
+        "sde-release",  # an output file released to a project's researchers
     }
 )
 OUTCOMES = frozenset({"success", "refused", "failed"})
@@ -113,6 +116,9 @@ _SHAPES: dict[str, tuple[dict, tuple[dict, ...], str]] = {
     "sde-project": (_APPLICATION, (), "U"),
     "sde-accredit": (_APPLICATION, (), "U"),
     "sde-extract": (_EXPORT, (), "R"),
+    "sde-job": (_APPLICATION, (), "E"),
+    "sde-review": (_APPLICATION, (), "U"),
+    "sde-release": (_EXPORT, (), "R"),
 }
 _OUTCOME = {"success": "0", "refused": "4", "failed": "8"}  # minor / serious failure
 _WRITES = frozenset({"create", "update", "patch", "delete", "opt-out"})

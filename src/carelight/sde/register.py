@@ -134,3 +134,9 @@ def public_entry(engine: Engine, project_id: object) -> dict | None:
         return None
     with engine.connect() as conn:
         return register_entry(conn, p)
+
+
+# Issue 9: every job and every release of a project, in its entry.
+from carelight.sde.review.public import jobs_section, releases_section  # noqa: E402
+
+SECTIONS += [jobs_section, releases_section]
