@@ -331,13 +331,11 @@ class Jobs:
         folder = self.project_dir(project_id) / "dummy-store"
         if (folder / "research.duckdb").is_file():
             return folder
-        from carelight.sde.query.store import write_store
-
-        tmp = folder.with_name(f".dummy-store-{threading.get_ident()}")
         import shutil
 
+        tmp = folder.with_name(f".dummy-store-{threading.get_ident()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        write_store(tmp, _dummy_rows(DUMMY_PEOPLE, seed=project_id))
+        _write_dummy_store(tmp, _dummy_rows(DUMMY_PEOPLE, seed=project_id))
         try:
             tmp.rename(folder)
         except OSError:  # made by another thread meanwhile
@@ -448,6 +446,27 @@ def output_of(row) -> Output:
     values["reasons"] = tuple(orjson.loads(values["reasons"] or "[]"))
     values["evidence"] = orjson.loads(values["evidence"]) if values["evidence"] else None
     return Output(**values)
+
+
+def _write_dummy_store(folder: Path, tables: dict[str, list[dict]]) -> None:
+    """The store's layout (``carelight.sde.query.store``), filled through DataFrames (fast)."""
+    import duckdb
+    import pandas as pd
+
+    from carelight.sde.query.store import DUCKDB_FILE, create_tables, export_parquet
+
+    folder.mkdir(parents=True)
+    con = duckdb.connect(str(folder / DUCKDB_FILE))
+    try:
+        create_tables(con)
+        for name, rows in tables.items():
+            frame = pd.DataFrame(rows, columns=list(model.table(name).names))
+            con.register("dummy_rows", frame)
+            con.execute(f'INSERT INTO "{name}" SELECT * FROM dummy_rows')  # names from the model
+            con.unregister("dummy_rows")
+        export_parquet(con, folder)
+    finally:
+        con.close()
 
 
 def _dummy_rows(people: int, seed: int) -> dict[str, list[dict]]:
