@@ -240,3 +240,11 @@ def extract_command(
         highlight=False,
     )
     print(Path(result.folder))
+
+
+# Issue 9: jobs, output checking and releases (carelight.sde.review.cli).
+from carelight.sde.review.cli import job_app, release_app, review_app  # noqa: E402
+
+app.add_typer(job_app, name="job")
+app.add_typer(review_app, name="review")
+app.add_typer(release_app, name="release")
