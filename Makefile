@@ -30,7 +30,8 @@ BENCH_ARGS ?=
 # System packages (Debian names) installed by scripts/ensure-system-packages
 # when missing. To add one, also teach that script how to probe for it.
 # chromium: the browser tests (Playwright drives Debian's Chromium).
-TEST_SYSTEM_PACKAGES := postgresql chromium
+# bubblewrap: the SDE job sandbox's namespaces (docs/sde-jobs.md).
+TEST_SYSTEM_PACKAGES := postgresql chromium bubblewrap
 BENCH_SYSTEM_PACKAGES := postgresql wrk
 # The demo uses SQLite by default (see carelight.config); npm for the web assets.
 DEMO_SYSTEM_PACKAGES := npm

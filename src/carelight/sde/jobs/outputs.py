@@ -115,21 +115,28 @@ class _Dataset:
     pseudonyms: frozenset[bytes]
     people: int
     sha256: str | None
+    unreadable: bool = False  # the dataset is not a readable CSV: fail closed
 
     @classmethod
     def load(cls, path: Path | None) -> _Dataset:
         if path is None or not path.is_file():
             return cls(frozenset(), 0, None)
-        data = path.read_bytes()
-        rows = csv.DictReader(io.StringIO(data.decode("utf-8", "replace")))
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
         ids = set()
         people = 0
-        for row in rows:
-            people += 1
-            pid = (row.get("patient_id") or "").strip()
-            if len(pid) >= 6:  # short ids would match ordinary numbers and words
-                ids.add(pid.encode())
-        return cls(frozenset(ids), people, hashlib.sha256(data).hexdigest())
+        try:
+            with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+                for row in csv.DictReader(fh):
+                    people += 1
+                    pid = (row.get("patient_id") or "").strip()
+                    if len(pid) >= 6:  # short ids would match ordinary numbers and words
+                        ids.add(pid.encode())
+        except csv.Error:
+            return cls(frozenset(), 0, digest.hexdigest(), unreadable=True)
+        return cls(frozenset(ids), people, digest.hexdigest())
 
 
 def _walk(root: Path) -> Iterator[tuple[str, os.stat_result]]:
@@ -208,6 +215,8 @@ def classify_file(
     if suffix in IMAGE_SUFFIXES and suffix != ".svg":
         return out("aggregate")
     reasons = []
+    if dataset.unreadable:
+        reasons.append("the job's dataset could not be read to check this file against it")
     if dataset.pseudonyms:
         found = {t for t in _TOKEN.findall(data) if t in dataset.pseudonyms}
         if found:
@@ -217,12 +226,17 @@ def classify_file(
     except UnicodeDecodeError:
         return out("disallowed", "not UTF-8 text")
     if suffix in TABLE_SUFFIXES:
-        reasons += _table_reasons(text, suffix, dataset, rules)
+        try:
+            reasons += _table_reasons(text, suffix, dataset, rules)
+        except csv.Error as exc:
+            return out("disallowed", f"not a readable table: {exc}")
     elif suffix == ".json":
         try:
             keys = {k for k in _json_keys(json.loads(text)) if _norm(k) in IDENTIFIER_COLUMNS}
         except ValueError:
             return out("disallowed", "not valid JSON")
+        except RecursionError:
+            return out("disallowed", "JSON nested too deeply to check")
         if keys:
             reasons.append(f"identifier key(s): {', '.join(sorted(keys))}")
     return out("row_level", *reasons) if reasons else out("aggregate")

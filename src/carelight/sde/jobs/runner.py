@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from carelight.config import Settings
 from carelight.sde.jobs.capabilities import Backend, Isolation, detect_capabilities
 from carelight.sde.jobs.dataset import DATASET_FILENAME, DEFAULT_PRODUCER, check_producer_name
 from carelight.sde.jobs.outputs import Manifest, OutputRules, classify_outputs, write_manifest
@@ -196,6 +197,17 @@ def _freeze(job_dir: Path, definition: Path, script: Path, data: DataKind) -> di
     return state
 
 
+def _check_home_not_exposed(job_dir: Path, store: Path) -> None:
+    """Refuse a layout in which a read-only mount would show CARELIGHT_HOME to the job (a
+    runtime or the store that contains the operational database and keys)."""
+    home = Settings.from_env().home
+    for m in (*runtime_mounts(), Mount(store, IN_STORE)):
+        if home == m.source or home.is_relative_to(m.source):
+            raise ValueError(
+                f"CARELIGHT_HOME ({home}) is inside {m.source}, which jobs see: move it out"
+            )
+
+
 def _check_real_allowed(state: dict) -> None:
     dummy = state["runs"].get("dummy")
     if not dummy or dummy.get("status") != "succeeded":
@@ -247,6 +259,7 @@ def run_job(
     job_dir.mkdir(parents=True, exist_ok=True)
     if store == job_dir or store.is_relative_to(job_dir) or job_dir.is_relative_to(store):
         raise ValueError("the job folder and the research store must not contain each other")
+    _check_home_not_exposed(job_dir, store)
 
     with _locked(job_dir):
         state = _freeze(job_dir, Path(definition), Path(script), data)
@@ -276,7 +289,11 @@ def _run(
 ) -> JobResult:
     started_at = _now()
     run_dir = job_dir / "runs" / data
-    shutil.rmtree(run_dir, ignore_errors=True)  # a rerun (never of a succeeded real run)
+    if run_dir.exists():  # a rerun (never of a succeeded real run): keep the attempt
+        n = 1
+        while (previous := run_dir.with_name(f"{data}.attempt-{n}")).exists():
+            n += 1
+        run_dir.rename(previous)
     dataset_dir, outputs_dir, logs_dir = run_dir / "dataset", run_dir / "outputs", run_dir / "logs"
     for d in (dataset_dir, outputs_dir, logs_dir):
         d.mkdir(parents=True)
@@ -378,17 +395,3 @@ def load_result(job_dir: Path, data: DataKind) -> dict:
 def job_state(job_dir: Path) -> dict | None:
     """The job's frozen hashes and runs (``job.json``), or None for a new folder."""
     return _read_state(Path(job_dir))
-
-
-__all__ = [
-    "DATA_KINDS",
-    "CodeChangedError",
-    "JobBusy",
-    "JobError",
-    "JobResult",
-    "RealRunRefused",
-    "StepResult",
-    "job_state",
-    "load_result",
-    "run_job",
-]

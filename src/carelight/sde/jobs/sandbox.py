@@ -50,7 +50,7 @@ from carelight.sde.jobs.capabilities import (
 )
 
 IsolationRequest = Literal["auto", "namespaces", "fallback"]
-LimitHit = Literal["wall_clock", "cpu", "memory", "file_size", "processes"]
+LimitHit = Literal["wall_clock", "cpu", "memory", "file_size", "processes", "disk"]
 
 MiB = 1024 * 1024
 
@@ -70,10 +70,19 @@ class Limits:
     open_files: int = 256
     wall_seconds: float = 1800.0
     tmp_bytes: int = 256 * MiB  # size of the private /tmp (namespaces only)
+    disk_bytes: int = 2048 * MiB  # total in the writable folders, checked twice a second
+    disk_files: int = 10_000  # files and folders in the writable folders
     capture_bytes: int = 1 * MiB  # kept of stdout and of stderr each; the rest is counted
 
     def __post_init__(self) -> None:
-        for name in ("cpu_seconds", "memory_bytes", "processes", "file_size_bytes"):
+        for name in (
+            "cpu_seconds",
+            "memory_bytes",
+            "processes",
+            "file_size_bytes",
+            "disk_bytes",
+            "disk_files",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)}")
         if self.wall_seconds <= 0:
@@ -146,6 +155,9 @@ _ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
 _DEV_NODES = ("null", "zero", "full", "random", "urandom")
 _USR_SYMLINKS = (("usr/bin", "/bin"), ("usr/lib", "/lib"), ("usr/lib64", "/lib64"))
 _USR_SYMLINKS += (("usr/sbin", "/sbin"),)
+# Paths the sandbox builds itself; a mount may go below /tmp (a venv there), not on these.
+_RESERVED = frozenset({"/", "/tmp", "/etc", "/bin", "/lib", "/lib64", "/sbin"})
+_RESERVED_TREES = (PurePosixPath("/usr"), PurePosixPath("/proc"), PurePosixPath("/dev"))
 
 
 def _clean_env(env: Mapping[str, str], tmp: str, extra_path: Sequence[str]) -> dict[str, str]:
@@ -197,6 +209,9 @@ class Sandbox:
         targets = [m.target for m in mounts]
         if len(set(targets)) != len(targets):
             raise ValueError(f"two mounts share a target: {targets}")
+        for t in map(PurePosixPath, targets):
+            if str(t) in _RESERVED or any(t.is_relative_to(r) for r in _RESERVED_TREES):
+                raise ValueError(f"mount target {t} is reserved for the sandbox itself")
         for m in mounts:
             if not m.source.exists():
                 raise FileNotFoundError(f"mount source does not exist: {m.source}")
@@ -428,25 +443,37 @@ class Sandbox:
         ]
         for c in captures:
             c.start()
-        timed_out = False
+        stopped_for: LimitHit | None = None  # a limit we enforce ourselves
         status = 0
         usage = None
+        reaped = False
+        writable = [m.source for m in self.mounts if m.writable]
+        next_disk_check = t0 + 0.5
         try:
             while True:
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
+                    reaped = True
                     break
-                if time.monotonic() - t0 > lim.wall_seconds:
-                    timed_out = True
+                now = time.monotonic()
+                if now - t0 > lim.wall_seconds:
+                    stopped_for = "wall_clock"
+                elif writable and now >= next_disk_check:
+                    next_disk_check = now + 0.5
+                    used, count = _disk_use(writable)
+                    if used > lim.disk_bytes or count > lim.disk_files:
+                        stopped_for = "disk"
+                if stopped_for:
                     _kill_group(proc.pid)
                     _, status, usage = os.wait4(proc.pid, 0)
+                    reaped = True
                     break
                 time.sleep(0.02)
         finally:
-            if usage is None:  # interrupted: never leave the job behind
+            if not reaped:  # interrupted: never leave the job behind
                 _kill_group(proc.pid)
                 with contextlib.suppress(ChildProcessError):
-                    os.wait4(proc.pid, 0)
+                    _, status, usage = os.wait4(proc.pid, 0)
             _kill_group(proc.pid)  # stragglers in the group (fallback: no PID namespace)
         wall = time.monotonic() - t0
         for c in captures:
@@ -466,7 +493,9 @@ class Sandbox:
         cpu_user = report.get("cpu_user_seconds", usage.ru_utime if usage else 0.0)
         cpu_sys = report.get("cpu_system_seconds", usage.ru_stime if usage else 0.0)
         max_rss = report.get("max_rss_bytes", usage.ru_maxrss * 1024 if usage else 0)
-        limit_hit = _limit_hit(timed_out, sig, exit_code, cpu_user + cpu_sys, lim, captures[1].tail)
+        limit_hit = stopped_for or _limit_hit(
+            sig, exit_code, cpu_user + cpu_sys, lim, captures[1].tail
+        )
         return Outcome(
             isolation=self.isolation,
             backend=self.backend,
@@ -506,6 +535,22 @@ def _read_report(fd: int) -> dict:
     return {}
 
 
+def _disk_use(roots: Sequence[Path]) -> tuple[int, int]:
+    """Bytes (allocated) and entries under ``roots``, not following symlinks."""
+    used = count = 0
+    stack = [str(r) for r in roots]
+    while stack:
+        with contextlib.suppress(OSError), os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                count += 1
+                with contextlib.suppress(OSError):
+                    st = entry.stat(follow_symlinks=False)
+                    used += st.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+    return used, count
+
+
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
@@ -522,7 +567,6 @@ _NPROC_MARKERS = (b"Resource temporarily unavailable", b"can't start new thread"
 
 
 def _limit_hit(
-    timed_out: bool,
     sig: int | None,
     exit_code: int | None,
     cpu: float,
@@ -532,8 +576,6 @@ def _limit_hit(
     """Which limit most likely ended the command. The kernel does not say; this reads the
     signal, the CPU time used and the end of stderr (where Python reports MemoryError,
     EFBIG or EAGAIN from fork). Evidence for the operator, not a security decision."""
-    if timed_out:
-        return "wall_clock"
     if sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= lim.cpu_seconds * 0.9:
         return "cpu"
     if sig == signal.SIGXFSZ:
