@@ -17,6 +17,7 @@ when it is loaded, naming the line, instead of silently matching nothing:
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import re
 from collections.abc import Iterable
@@ -24,6 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SYSTEMS = ("snomedct", "dmd", "icd10", "loinc", "any")
+
+# Where relative codelist paths are read from while a definition file is being loaded.
+BASE_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "codelist_base", default=None
+)
 
 
 class CodelistError(ValueError):
@@ -139,10 +145,17 @@ def codelist_from_csv(
     system: str = "snomedct",
     category_column: str | None = None,
 ) -> Codelist:
-    """Codes from ``column`` of a CSV file with a header row; blank codes are skipped."""
+    """Codes from ``column`` of a CSV file with a header row; blank codes are skipped.
+
+    Relative paths are read from the definition file's folder when loaded by
+    ``load_definition``, else from the current folder.
+    """
     if system not in SYSTEMS:
         raise CodelistError(f"unknown code system {system!r}; known: {', '.join(SYSTEMS)}")
     path = Path(path)
+    base = BASE_DIR.get()
+    if base is not None and not path.is_absolute():
+        path = base / path
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except FileNotFoundError:

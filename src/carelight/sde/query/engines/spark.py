@@ -7,15 +7,17 @@ compiled query is the same shape as DuckDB's; only dialect details differ (``Spa
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from pathlib import Path
 
 import sqlglot.expressions as exp
 
+from carelight.sde import model
 from carelight.sde.query.engines.base import Engine, Row
 from carelight.sde.query.engines.sql import SQLCompiler
-from carelight.sde.query.nodes import Dataset
+from carelight.sde.query.nodes import Dataset, tables_used
 
 
 class SparkCompiler(SQLCompiler):
@@ -47,23 +49,52 @@ def local_session(master: str = "local[1]", shuffle_partitions: int = 1, driver_
 
 
 class SparkEngine(Engine):
-    """Runs datasets with Spark SQL over a store's Parquet files."""
+    """Runs datasets with Spark SQL over a store's Parquet files.
+
+    Each engine registers the tables it needs as temporary views under its own prefix (so two
+    engines over two stores in one session do not clash), with the schema taken from the
+    research data model rather than inferred.
+    """
 
     name = "spark"
+    _instances = itertools.count(1)
 
     def __init__(self, store: str | Path, *, session=None):
         from carelight.sde.query.store import parquet_paths
 
         self.session = session or local_session()
-        for name, path in parquet_paths(store).items():
-            self.session.read.parquet(str(path)).createOrReplaceTempView(name)
+        self.paths = parquet_paths(store)
+        self.prefix = f"carelight_sde_{next(self._instances)}_"
+        self.views: dict[str, str] = {}
+
+    def _register(self, names: list[str]) -> None:
+        for name in names:
+            if name not in self.views:
+                table = model.table(name)
+                schema = ", ".join(f"`{c.name}` {_SPARK_TYPES[c.type]}" for c in table.columns)
+                frame = self.session.read.schema(schema).parquet(str(self.paths[name]))
+                frame.createOrReplaceTempView(self.prefix + name)
+                self.views[name] = self.prefix + name
 
     def sql(self, dataset: Dataset) -> str:
-        return SparkCompiler().sql(dataset)
+        self._register(tables_used(dataset))
+        return SparkCompiler(self.views).sql(dataset)
 
     def get_rows(self, dataset: Dataset) -> list[Row]:
         names = dataset.column_names
-        return [
-            dict(zip(names, tuple(r), strict=True))
-            for r in self.session.sql(self.sql(dataset)).collect()
-        ]
+        result = self.session.sql(self.sql(dataset)).collect()
+        return [dict(zip(names, tuple(r), strict=True)) for r in result]
+
+    def close(self) -> None:
+        for view in self.views.values():
+            self.session.catalog.dropTempView(view)
+        self.views.clear()
+
+
+_SPARK_TYPES = {
+    "str": "STRING",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "date": "DATE",
+    "bool": "BOOLEAN",
+}

@@ -85,7 +85,8 @@ class SQLCompiler:
 
     dialect = "duckdb"
 
-    def __init__(self) -> None:
+    def __init__(self, table_names: dict[str, str] | None = None) -> None:
+        self.table_names = table_names or {}
         self.groups: dict[tuple, _AggregateGroup] = {}
         self.picks: dict[PickOneRowPerPatient, str] = {}
         self.built: dict[str, exp.Select] = {}
@@ -122,9 +123,11 @@ class SQLCompiler:
     # Tables and joins -------------------------------------------------------------------
 
     def table(self, name: str, alias: str | None = None) -> exp.Table:
-        return (
-            exp.table_(name, alias=alias, quoted=True) if alias else exp.table_(name, quoted=True)
-        )
+        """A research table by its name in the engine (``table_names`` may rename it)."""
+        actual = self.table_names.get(name, name)
+        if alias is None and actual != name:
+            alias = name
+        return exp.table_(actual, alias=alias, quoted=True)
 
     def _join(self, query: exp.Select, scope: _Scope) -> exp.Select:
         for alias, kind in scope.joins.items():
