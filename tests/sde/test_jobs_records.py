@@ -75,7 +75,11 @@ def test_a_job_is_recorded_run_on_dummy_then_real_data_and_logged(world):
     assert counts.kind == "aggregate" and counts.review == "pending"
     assert counts.disclosure == "modified"
     rules = {r["rule"]: r for r in counts.evidence["rules"]}
-    assert rules["small-count"]["cells"] == [[2, "count"]]  # positions, never values
+    # The evidence names the cell by its labels, never its count.
+    assert [h["cell"] for h in rules["threshold"]["hits"]] == [{"sex": "male"}]
+    assert counts.evidence["policy"]["name"] == "nhs-england"
+    assert '"5"' not in orjson.dumps(rules["threshold"]).decode()
+    assert outputs["notes.txt"].disclosure == "review"  # text: read by the checkers
     # Dummy outputs are for testing code: never queued for checking.
     assert all(o.review is None for o in jobs.outputs(dummy.id))
     # The database holds no output contents: the safe file is in the job folder only.

@@ -376,11 +376,13 @@ class Jobs:
         return self._finish(job, result, error, outputs)
 
     def _controlled_outputs(self, job: Job) -> list[dict]:
-        """Each output's classification and, for aggregate files, disclosure control."""
+        """Each output's classification and, for aggregate files, disclosure control (with
+        the project's released tables, for suppression across tables)."""
         from carelight.sde.jobs.outputs import read_for_checking, read_manifest
         from carelight.sde.review.disclosure import control
 
         run_dir = self.run_dir(job)
+        released = self.released_evidence(job.project_id)
         rows = []
         for f in read_manifest(run_dir).files:
             row = {
@@ -388,8 +390,7 @@ class Jobs:
                 "reasons": orjson.dumps(list(f.reasons)).decode(),
             }  # fmt: skip
             if f.kind == "aggregate":
-                controlled = control(f.path, read_for_checking(run_dir, f.path),
-                                     {"project_id": job.project_id})  # fmt: skip
+                controlled = control(run_dir, f.path, read_for_checking(run_dir, f.path), released)
                 row["disclosure"] = controlled.status
                 row["evidence"] = orjson.dumps(controlled.evidence).decode()
                 if controlled.safe is not None:
@@ -403,6 +404,18 @@ class Jobs:
                     row["review"] = "pending" if job.data == "real" else None
             rows.append(row)
         return rows
+
+    def released_evidence(self, project_id: int) -> list[dict]:
+        """The evidence records of the project's released outputs (their published tables)."""
+        from carelight.sde.review.tables import sde_release as R
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(O.c.evidence)
+                .join(R, R.c.output_id == O.c.id)
+                .where(R.c.project_id == project_id, O.c.evidence.is_not(None))
+            ).scalars()
+            return [orjson.loads(e) for e in rows]
 
     def _finish(self, job: Job, result, error: str | None, outputs: list[dict]) -> Job:
         now = self.clock()
