@@ -11,13 +11,19 @@ from sde_support import project_fields
 from sqlalchemy import insert
 
 from carelight.sde.governance import accredit
-from carelight.sde.jobs.records import STANDIN_PRODUCER, Jobs
+from carelight.sde.jobs.records import Jobs
 from carelight.sde.tables import sde_extract
 
 # 23 women, 5 men, 12 other: counts 25, [REDACTED] and 10 once controlled.
 SEXES = {"female": 23, "male": 5, "other": 12}
 
-DEFINITION = 'TABLE = "patients"\nCOLUMNS = ["patient_id", "sex"]\n'
+DEFINITION = """\
+from carelight.sde.query import create_dataset, tables
+
+dataset = create_dataset()
+dataset.define_population(tables.patients.exists_for_patient())
+dataset.sex = tables.patients.sex
+"""
 SCRIPT = """\
 import os
 import pandas as pd
@@ -80,7 +86,7 @@ def make_jobs(world) -> Jobs:
     from carelight.sde.jobs.sandbox import Limits
 
     return Jobs(
-        world.store.engine, world.trail, world.settings, producer=STANDIN_PRODUCER,
+        world.store.engine, world.trail, world.settings,
         limits=Limits(cpu_seconds=60, wall_seconds=120),
     )  # fmt: skip
 

@@ -46,6 +46,7 @@ from carelight.sde.transparency import project_reference, record_sde_event
 ENGINES = ("duckdb",)  # the runner's dataset step reads the DuckDB store; Spark: see docs
 MAX_CODE = 200_000  # characters of a definition or a script
 STANDIN_PRODUCER = "carelight.sde.jobs.standin:produce_dataset"
+QUERY_PRODUCER = "carelight.sde.jobs.query_producer:produce_dataset"
 DUMMY_PEOPLE = 500
 
 
@@ -106,17 +107,13 @@ class Job:
 
 
 def default_producer() -> str:
-    """The query language's dataset producer when it is installed, else the runner's stand-in
-    (a definition naming one table: see ``carelight.sde.jobs.standin``)."""
-    try:
-        import carelight.sde.query as query
-    except ImportError:
-        return STANDIN_PRODUCER
-    return (
-        "carelight.sde.query:produce_dataset"
-        if callable(getattr(query, "produce_dataset", None))
-        else STANDIN_PRODUCER
-    )
+    """The query language's own dataset producer when it has one, else the adapter over its
+    loader and DuckDB engine (``carelight.sde.jobs.query_producer``)."""
+    import carelight.sde.query as query
+
+    if callable(getattr(query, "produce_dataset", None)):
+        return "carelight.sde.query:produce_dataset"
+    return QUERY_PRODUCER
 
 
 class Jobs:
