@@ -97,7 +97,9 @@ def _screenshot(page, name: str) -> None:
 
 
 def _person(browser, base: str, username: str):
-    context = local_only(browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900}))
+    context = local_only(
+        browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     sign_in(page, base, username, "/sde")
