@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from jobs_support import DEFINITION, SCRIPT, active_project, make_jobs, ran, research_store
+from records_support import DEFINITION, SCRIPT, active_project, make_jobs, ran, research_store
 from sde_support import project_fields
 from sqlalchemy import func, select
 

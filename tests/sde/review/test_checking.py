@@ -9,7 +9,7 @@ import itertools
 
 import orjson
 import pytest
-from jobs_support import active_project, make_jobs, ran, research_store
+from records_support import active_project, make_jobs, ran, research_store
 from sqlalchemy import insert
 
 from carelight.sde.governance import Conflict, GovernanceError, NotAllowed

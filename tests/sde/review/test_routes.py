@@ -8,7 +8,7 @@ import html
 import re
 
 import pytest
-from jobs_support import DEFINITION, SCRIPT, active_project, research_store
+from records_support import DEFINITION, SCRIPT, active_project, research_store
 from typer.testing import CliRunner
 
 from carelight.apps.sde.services import jobs_of, queue_of
