@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import queue
 import random
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -513,17 +513,30 @@ def _dummy_rows(people: int, seed: int) -> dict[str, list[dict]]:
 
 
 class JobQueue:
-    """Runs jobs one at a time in a background thread; :meth:`wait` is for tests and the
-    CLI. The record, not the thread, is the truth: a job left ``running`` by a stopped server
-    is visible as such."""
+    """Runs jobs one at a time in a background (daemon) thread; :meth:`wait` is for tests and
+    the CLI. The record, not the thread, is the truth: a job left ``running`` by a stopped
+    server is visible as such, and a stopping server does not wait for a running job."""
 
     def __init__(self, jobs: Jobs) -> None:
         self.jobs = jobs
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sde-job")
-        self._futures: dict[int, Future] = {}
+        self._queue: queue.Queue[int] = queue.Queue()
+        self._done: dict[int, threading.Event] = {}
+        self._thread = threading.Thread(target=self._work, name="sde-jobs", daemon=True)
+        self._thread.start()
 
     def start(self, job_id: int) -> None:
-        self._futures[job_id] = self._pool.submit(self._run, job_id)
+        self._done[job_id] = threading.Event()
+        self._queue.put(job_id)
+
+    def _work(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id < 0:
+                return
+            try:
+                self._run(job_id)
+            finally:
+                self._done[job_id].set()
 
     def _run(self, job_id: int) -> None:
         try:
@@ -542,10 +555,11 @@ class JobQueue:
                 )  # fmt: skip
 
     def wait(self, job_id: int, timeout: float = 300.0) -> Job:
-        future = self._futures.get(job_id)
-        if future is not None:
-            future.result(timeout=timeout)
+        done = self._done.get(job_id)
+        if done is not None and not done.wait(timeout):
+            raise TimeoutError(f"job {job_id} did not finish within {timeout:.0f} s")
         return self.jobs.get(job_id)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._queue.put(-1)
+        self._thread.join(timeout=600)
