@@ -168,3 +168,24 @@ def test_an_unreadable_dataset_makes_text_outputs_row_level(run_dir):
     entry = _classify(run_dir)["counts.csv"]
     assert entry.kind == "row_level"
     assert "could not be read" in entry.reasons[0]
+
+
+def test_a_pseudonym_from_the_store_but_not_the_dataset_is_row_level(run_dir, store):
+    # The analysis can read the whole store: an output may name someone outside its dataset.
+    import duckdb
+
+    outsider = (
+        duckdb.connect()
+        .execute(f"SELECT patient_id FROM read_parquet('{store}/parquet/patients.parquet') LIMIT 1")
+        .fetchone()[0]
+    )
+    assert outsider.encode() not in {i.encode() for i in IDS}
+    _put(run_dir, "note.txt", f"interesting case: {outsider}\n")
+    _put(run_dir, "counts.csv", "n\n3\n")
+    manifest = classify_outputs(
+        run_dir / "outputs", dataset_path=run_dir / "dataset" / "dataset.csv", store_dir=store
+    )
+    files = {f.path: f for f in manifest.files}
+    assert files["note.txt"].kind == "row_level"
+    assert files["note.txt"].reasons == ("contains 1 pseudonym(s) from the research store",)
+    assert files["counts.csv"].kind == "aggregate"

@@ -62,6 +62,7 @@ def test_dummy_then_real_with_pandas_and_statsmodels(tmp_path, store, write_code
     assert dummy.script_sha256 == sha256_file(script)
     assert [s.name for s in dummy.steps] == ["dataset", "analysis"]
     assert dummy.steps[1].outcome.cpu_user_seconds > 0  # resource use is measured
+    assert dummy.store == str(store.resolve())
 
     real = _run(tmp_path, store, definition, script, "real")
     assert real.status == "succeeded"
@@ -105,6 +106,18 @@ def test_real_run_is_refused_after_a_failed_dummy_run(tmp_path, store, write_cod
     with pytest.raises(RealRunRefused, match="dummy run: failed"):
         _run(tmp_path, store, definition, script, "real")
     assert not (tmp_path / "job" / "runs" / "real").exists()
+
+
+def test_code_left_by_a_crashed_runner_is_replaced(tmp_path, store, write_code):
+    # Code frozen but no job.json: the runner died in between; nothing ran from it.
+    stale = tmp_path / "job" / "code"
+    stale.mkdir(parents=True)
+    (stale / "analysis.py").write_text("print('stale')\n")
+    stale.chmod(0o555)
+    definition, script = write_code("print('fresh')\n")
+    result = _run(tmp_path, store, definition, script, "dummy")
+    assert result.status == "succeeded"
+    assert (stale / "analysis.py").read_text() == "print('fresh')\n"
 
 
 def test_a_rerun_keeps_the_previous_attempt(tmp_path, store, write_code):

@@ -60,14 +60,17 @@ while True:
 
 
 def test_sleep_past_the_wall_clock_is_killed_with_its_children(tmp_path, caps):
-    limits = dataclasses.replace(QUICK, wall_seconds=1.0)
+    limits = dataclasses.replace(QUICK, wall_seconds=1.5)
     job = tmp_path / "job"
-    # A detached grandchild (its own session) that would write a file after 2 s.
+    # A detached grandchild (its own session) that says it started, then would write a file
+    # 2 s later; the job waits for it to start, then sleeps past the wall clock.
     code = """
-import subprocess, sys, time
+import os, subprocess, sys, time
 subprocess.Popen([sys.executable, "-c",
-    "import time; time.sleep(2); open('/job/survivor.txt', 'w').write('alive')"],
-    start_new_session=True)
+    "import time; open('/job/started', 'w').close(); time.sleep(2);"
+    "open('/job/survivor', 'w').close()"], start_new_session=True)
+while not os.path.exists("/job/started"):
+    time.sleep(0.01)
 time.sleep(60)
 """
     started = time.monotonic()
@@ -75,8 +78,9 @@ time.sleep(60)
     assert time.monotonic() - started < 5
     assert ran.outcome.limit_hit == "wall_clock"
     assert ran.outcome.signal == "SIGKILL" or ran.outcome.exit_code is None
-    time.sleep(2.5)
-    assert not (job / "survivor.txt").exists()
+    assert (job / "started").exists()  # the grandchild did run
+    time.sleep(max(0.0, (job / "started").stat().st_mtime + 2.5 - time.time()))
+    assert not (job / "survivor").exists()
 
 
 def test_writing_past_the_file_size_limit_fails(tmp_path, caps):

@@ -14,6 +14,7 @@ looking for the binaries: a container can ship ``bwrap`` and still forbid namesp
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import subprocess
@@ -29,6 +30,8 @@ SANDBOX_UID = 65534
 SANDBOX_GID = 65534
 
 _PROBE_TIMEOUT = 10
+
+log = logging.getLogger("carelight")
 
 
 @dataclass(frozen=True)
@@ -137,4 +140,9 @@ def detect_capabilities() -> Capabilities:
     else:
         notes.append("util-linux unshare/setpriv not installed")
         unshare = None
-    return Capabilities(bwrap=bwrap, unshare=unshare, running_as_root=as_root, notes=tuple(notes))
+    caps = Capabilities(bwrap=bwrap, unshare=unshare, running_as_root=as_root, notes=tuple(notes))
+    if caps.isolation == "fallback":
+        log.warning("job sandbox: no namespaces, jobs run in the flagged fallback: %s", notes)
+    else:
+        log.info("job sandbox: %s (%s)", caps.backend, caps.isolation)
+    return caps

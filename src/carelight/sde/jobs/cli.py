@@ -80,3 +80,7 @@ def run(
 def capabilities() -> None:
     """Show which isolation this machine gives jobs (bubblewrap, unshare or the fallback)."""
     typer.echo(json.dumps(detect_capabilities().to_dict(), indent=2))
+
+
+if __name__ == "__main__":
+    app()

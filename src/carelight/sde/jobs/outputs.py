@@ -6,8 +6,8 @@ Each output is one of:
   :func:`read_for_checking` refuses it, by design, whoever asks. A file is row-level when it
   is in a data format nobody can review by eye (Parquet, Feather, pickle, a database, NumPy),
   has a column named like a patient identifier or pseudonym, contains any pseudonym from the
-  job's dataset, is the dataset itself, or has a person-level shape (at least half as many
-  rows as the dataset has people).
+  job's dataset or the research store, is the dataset itself, or has a person-level shape
+  (at least half as many rows as the dataset has people).
 - **aggregate**: a small table, text or image that goes to disclosure control
   (``carelight.sde.disclosure``) and then to two output checkers.
 - **disallowed**: a type we do not release (anything not on the list), a file larger than the
@@ -189,8 +189,48 @@ def _json_keys(value: object) -> Iterator[str]:
             yield from _json_keys(v)
 
 
+class _StorePseudonyms:
+    """Looks tokens up among the research store's pseudonyms (``parquet/patients.parquet``):
+    the analysis may read the whole store, so an output can name people outside its dataset.
+    The store may be large; the few tokens of one output are joined against it in DuckDB."""
+
+    def __init__(self, store_dir: Path | None) -> None:
+        source = store_dir / "parquet" / "patients.parquet" if store_dir else None
+        self.source = source if source and source.is_file() else None
+        self._con = None
+
+    def count(self, tokens: set[bytes]) -> int:
+        if self.source is None or not tokens:
+            return 0
+        import duckdb
+        import pandas as pd
+
+        if self._con is None:
+            self._con = duckdb.connect(config={"threads": 1})
+        con = self._con
+        con.register("tokens", pd.DataFrame({"tok": [t.decode() for t in tokens]}))
+        try:
+            [(n,)] = con.execute(
+                "SELECT count(DISTINCT p.patient_id) FROM read_parquet(?) p "
+                "JOIN tokens t ON p.patient_id = t.tok",
+                [str(self.source)],
+            ).fetchall()
+        finally:
+            con.unregister("tokens")
+        return int(n)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+
+
 def classify_file(
-    path: Path, rel: str, st: os.stat_result, dataset: _Dataset, rules: OutputRules
+    path: Path,
+    rel: str,
+    st: os.stat_result,
+    dataset: _Dataset,
+    rules: OutputRules,
+    store: _StorePseudonyms | None = None,
 ) -> OutputFile:
     suffix = PurePosixPath(rel).suffix.lower()
     if not stat.S_ISREG(st.st_mode):
@@ -217,10 +257,11 @@ def classify_file(
     reasons = []
     if dataset.unreadable:
         reasons.append("the job's dataset could not be read to check this file against it")
-    if dataset.pseudonyms:
-        found = {t for t in _TOKEN.findall(data) if t in dataset.pseudonyms}
-        if found:
-            reasons.append(f"contains {len(found)} pseudonym(s) from the dataset")
+    tokens = set(_TOKEN.findall(data))
+    if found := {t for t in tokens if t in dataset.pseudonyms}:
+        reasons.append(f"contains {len(found)} pseudonym(s) from the dataset")
+    elif store and (n := store.count(tokens)):
+        reasons.append(f"contains {n} pseudonym(s) from the research store")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -243,14 +284,25 @@ def classify_file(
 
 
 def classify_outputs(
-    outputs_dir: Path, *, dataset_path: Path | None = None, rules: OutputRules | None = None
+    outputs_dir: Path,
+    *,
+    dataset_path: Path | None = None,
+    store_dir: Path | None = None,
+    rules: OutputRules | None = None,
 ) -> Manifest:
-    """Classify every file under ``outputs_dir`` (see the module docstring for the rules)."""
+    """Classify every file under ``outputs_dir`` (see the module docstring for the rules).
+    ``dataset_path`` and ``store_dir`` are the job's dataset and research store, whose
+    pseudonyms no aggregate output may contain."""
     rules = rules or OutputRules()
     dataset = _Dataset.load(dataset_path)
-    files = [
-        classify_file(outputs_dir / rel, rel, st, dataset, rules) for rel, st in _walk(outputs_dir)
-    ]
+    store = _StorePseudonyms(store_dir)
+    try:
+        files = [
+            classify_file(outputs_dir / rel, rel, st, dataset, rules, store)
+            for rel, st in _walk(outputs_dir)
+        ]
+    finally:
+        store.close()
     return Manifest(tuple(files))
 
 

@@ -110,6 +110,7 @@ class JobResult:
     definition_sha256: str
     script_sha256: str
     producer: str
+    store: str  # the research store folder mounted at /store (a dummy store for dummy runs)
     started_at: str
     finished_at: str
     steps: tuple[StepResult, ...]
@@ -167,7 +168,10 @@ def _freeze(job_dir: Path, definition: Path, script: Path, data: DataKind) -> di
             )
         code = job_dir / "code"
         tmp = job_dir / ".code.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, code):  # from a runner that died before job.json was written
+            if leftover.exists():
+                leftover.chmod(0o755)
+                shutil.rmtree(leftover)
         tmp.mkdir()
         (tmp / DEFINITION).write_bytes(def_bytes)
         (tmp / SCRIPT).write_bytes(script_bytes)
@@ -271,6 +275,7 @@ def run_job(
             "definition_sha256": result.definition_sha256,
             "script_sha256": result.script_sha256,
             "isolation": result.isolation,
+            "store": result.store,
             "finished_at": result.finished_at,
         }
         _write_state(job_dir, state)
@@ -337,7 +342,7 @@ def _run(
         steps.append(_step("analysis", box, argv, IN_OUTPUTS, analysis_env, run_dir))
 
     manifest = classify_outputs(
-        outputs_dir, dataset_path=dataset_dir / DATASET_FILENAME, rules=rules
+        outputs_dir, dataset_path=dataset_dir / DATASET_FILENAME, store_dir=store, rules=rules
     )
     write_manifest(run_dir, manifest)
     failed = next((s.name for s in steps if not s.outcome.ok), None)
@@ -352,6 +357,7 @@ def _run(
         definition_sha256=state["definition_sha256"],
         script_sha256=state["script_sha256"],
         producer=producer,
+        store=str(store),
         started_at=started_at,
         finished_at=_now(),
         steps=tuple(steps),
