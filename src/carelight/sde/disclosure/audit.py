@@ -70,10 +70,19 @@ class Joint:
         mask = np.ones(self.size, dtype=bool)
         for d, labs, label in zip(table.dims, table.labels, key, strict=True):
             j = self.dims.index(d)
-            pos = {lab: i for i, lab in enumerate(self.labels[j])}
-            allowed = [pos[label]] if label is not None else [pos[lab] for lab in labs]
-            mask &= np.isin(self.codes[:, j], allowed)
+            if label is not None:
+                mask &= self.codes[:, j] == self.positions[j][label]
+            elif len(labs) != len(self.labels[j]):
+                mask &= np.isin(self.codes[:, j], [self.positions[j][lab] for lab in labs])
         return mask
+
+    @property
+    def positions(self) -> list[dict[str, int]]:
+        cached = getattr(self, "_positions", None)
+        if cached is None:
+            cached = [{lab: i for i, lab in enumerate(labs)} for labs in self.labels]
+            self._positions = cached
+        return cached
 
 
 @dataclass
@@ -103,7 +112,12 @@ class System:
         for cell in table.cells:
             self.add(table, cell)
 
-    def _solve(self, c: np.ndarray):
+    def _matrices(self) -> dict:
+        """The stacked constraint matrices, built once per set of facts."""
+        size = (len(self.ub_rows), len(self.eq_rows))
+        cached = getattr(self, "_cache", None)
+        if cached is not None and cached[0] == size:
+            return cached[1]
         kwargs = {}
         if self.ub_rows:
             kwargs["A_ub"] = vstack(self.ub_rows).tocsr()
@@ -111,7 +125,11 @@ class System:
         if self.eq_rows:
             kwargs["A_eq"] = vstack(self.eq_rows).tocsr()
             kwargs["b_eq"] = np.array(self.eq)
-        return linprog(c, bounds=(0, None), method="highs", **kwargs)
+        self._cache = (size, kwargs)
+        return kwargs
+
+    def _solve(self, c: np.ndarray):
+        return linprog(c, bounds=(0, None), method="highs", **self._matrices())
 
     def feasible(self) -> bool:
         return self._solve(np.zeros(self.joint.size)).status == 0

@@ -129,6 +129,33 @@ def check_output(
     )
 
 
+def check_outputs(
+    folder: str | Path,
+    policy: str | Path | Policy | None = None,
+    *,
+    released: Iterable[Released] = (),
+    out_dir: str | Path | None = None,
+) -> list[CheckResult]:
+    """Check every output a job wrote (sidecar metadata files are read, not checked).
+
+    Files are checked in name order and each checked table joins the released ones for the
+    files after it: outputs of one job are released together, so a table must be safe beside
+    its siblings as well as beside the project's earlier releases."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"no output folder at {folder}")
+    out = Path(out_dir) if out_dir is not None else folder / "checked"
+    pol = load_policy(policy)
+    known: list[Released] = list(released)
+    results = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not is_sidecar(p)):
+        result = check_output(path, pol, released=known, out_dir=out)
+        if result.published is not None:
+            known.append(result.published)
+        results.append(result)
+    return results
+
+
 def _check(
     path: Path, policy: Policy, evidence: Evidence, released: list[PublishedTable]
 ) -> tuple[str | None, PublishedTable | None]:

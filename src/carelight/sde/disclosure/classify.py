@@ -68,6 +68,11 @@ def _whole_numbers(values: pd.Series) -> bool:
     return bool(nums.notna().all() and (nums >= 0).all() and (nums == nums.round()).all())
 
 
+def _numbers(values: pd.Series) -> bool:
+    nums = pd.to_numeric(values.str.replace(",", "", regex=False), errors="coerce")
+    return bool(nums.notna().all())
+
+
 def classify_frame(frame: pd.DataFrame) -> Classified:
     """Classify a frame read as strings (``tables.read_csv_strings``)."""
     cols = [str(c) for c in frame.columns]
@@ -114,7 +119,7 @@ def classify_frame(frame: pd.DataFrame) -> Classified:
                 index=labels,
                 value_column=value,
             )
-    label_cols = [c for c in cols if not _whole_numbers(frame[c])]
+    label_cols = [c for c in cols if not _numbers(frame[c])]
     if label_cols and len(frame) > 1 and frame.duplicated(subset=label_cols).any():
         return Classified(
             "row-level",

@@ -1,7 +1,8 @@
 """``carelight sde disclosure``: check output files from the command line.
 
-``check FILE [--policy P] [--released EVIDENCE]... [--out DIR]`` writes the safe version and
-the evidence record and prints the outcome; the exit code is 0 for pass or pass-with-changes,
+``check FILE... [--policy P] [--released EVIDENCE]... [--out DIR]`` writes each file's safe
+version and evidence record and prints the outcome (files are checked in the order given, each
+against the ones before it, as they would be released together); the exit code is 0 for pass or pass-with-changes,
 1 for needs-review and 2 for fail, so a script can stop on a failed check.
 """
 
@@ -50,8 +51,11 @@ def check(
         raise typer.BadParameter(str(exc), param_hint="--policy") from None
     worst = 0
     records = []
+    known: list = list(released)
     for f in files:
-        result = check_output(f, pol, released=released, out_dir=out)
+        result = check_output(f, pol, released=known, out_dir=out)
+        if result.published is not None:  # later files are checked against this one too
+            known.append(result.published)
         worst = max(worst, EXIT[result.outcome])
         if as_json:
             records.append(result.evidence.to_dict())

@@ -5,7 +5,7 @@ suppression audited by linear programming, and totals.
    (``threshold``); so is a zero when the policy holds zeros disclosive (``zeros``). Under
    ``margins = "true"`` the totals are cells too and are checked the same way.
 2. **Rounding** of every remaining count (and true total) to the policy's base.
-3. **Secondary suppression.** When totals are true totals, or the project has already released
+3. **Secondary suppression** (``secondary.py``). When totals are true totals, or the project has already released
    tables of the same population, redacted cells might be worked out by subtraction. The audit
    (``audit.py``) computes each redacted cell's feasible interval from everything published;
    while one excludes a count the rule redacts (so the attacker learns more than "it was
@@ -22,22 +22,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from carelight.sde.disclosure.audit import (
-    AuditTooLarge,
-    System,
-    build_system,
-    protected,
-)
+from carelight.sde.disclosure.audit import AuditTooLarge
 from carelight.sde.disclosure.evidence import Evidence
 from carelight.sde.disclosure.policy import Policy
 from carelight.sde.disclosure.published import PublishedCell, PublishedTable, Status
 from carelight.sde.disclosure.rounding import round_count, rounded_interval
-from carelight.sde.disclosure.tables import REDACTED, Key, Table, TableError
-
-
-def describe(table: Table, key: Key) -> dict[str, str]:
-    """A cell or total named by its labels, ``Total`` where summed over."""
-    return {d: ("Total" if lab is None else lab) for d, lab in zip(table.dims, key, strict=True)}
+from carelight.sde.disclosure.secondary import suppress_until_protected
+from carelight.sde.disclosure.tables import REDACTED, Key, Table, TableError, describe
 
 
 @dataclass
@@ -132,6 +123,7 @@ def check_count_table(
             labels=table.labels,
             population=table.population,
             cells=cells,
+            redacted=policy.primary_range,
         )
 
     secondary = evidence.rule(
@@ -141,10 +133,12 @@ def check_count_table(
     )
     ok = True
     usable_released = list(released) if table.unit == "patients" else []
-    needs_audit = any(s == "primary" for s in status.values()) and (true_margins or usable_released)
+    has_primary = any(s == "primary" for s in status.values())
+    released_primary = any(c.status == "primary" for t in usable_released for c in t.cells)
+    needs_audit = (has_primary and (true_margins or usable_released)) or released_primary
     if needs_audit:
         try:
-            ok = _suppress_until_protected(
+            ok = suppress_until_protected(
                 table,
                 policy,
                 evidence,
@@ -155,8 +149,21 @@ def check_count_table(
                 usable_released,
             )
         except AuditTooLarge as exc:
-            evidence.escalate("needs-review", f"secondary suppression could not be audited: {exc}")
+            evidence.escalate(
+                "needs-review",
+                f"the audit against the project's released tables is too large ({exc}): "
+                "an output checker must compare them by hand",
+            )
             ok = False
+            if has_primary and true_margins:  # still protect the table's own totals
+                try:
+                    ok = suppress_until_protected(
+                        table, policy, evidence, status, shown_value, counts, published, []
+                    )
+                except AuditTooLarge:
+                    evidence.escalate(
+                        "needs-review", "the table is too large to audit its own totals"
+                    )
         for key, s in status.items():
             if s == "secondary":
                 secondary.hit(
@@ -190,138 +197,3 @@ def check_count_table(
         ).hit("recomputed", "the file's own total rows or columns were removed")
     pub = published() if table.unit == "patients" else None
     return CountOutcome(shown=shown, published=pub, status=status, protected=ok)
-
-
-#: the clean-up pass (publishing needless secondary cells again) is skipped above this many
-#: (secondary cell, primary cell) pairs, to bound the number of linear programs
-MAX_RELEASE_TRIALS = 400
-
-
-def _system(table: PublishedTable, joint, linked: Sequence[PublishedTable]):
-    system = System(joint)
-    system.add_table(table)
-    for t in linked:
-        system.add_table(t)
-    return system, table
-
-
-def _distance(a: Key, b: Key) -> int:
-    return sum(x != y for x, y in zip(a, b, strict=True))
-
-
-def _suppress_until_protected(
-    table: Table,
-    policy: Policy,
-    evidence: Evidence,
-    status: dict[Key, Status],
-    shown_value: dict[Key, int],
-    counts: dict[Key, int],
-    published,
-    released: Sequence[PublishedTable],
-) -> bool:
-    first = build_system(published(), released)
-    linked = [t for t in released if t.name in first.linked]
-    audit: dict = {
-        "method": "linear programming (HiGHS via scipy.optimize.linprog) over the joint table",
-        "criterion": "given everything published, every count a rule redacts "
-        f"({policy.primary_range[0]} to {policy.primary_range[1]}) must stay possible for a "
-        "cell redacted by a rule; a cell suppressed as secondary whose value the published "
-        "facts fix exactly is published again (hiding it protects nothing)",
-        "linked_tables": first.linked,
-        "excluded_tables": first.excluded,
-        "cells": [],
-    }
-    evidence.audit = audit
-    for excluded in first.excluded:
-        evidence.reasons.append(
-            f"released table {excluded!r} was not joined in the audit: a different population "
-            "or figures that contradict this table's"
-        )
-    done: set[Key] = set()
-    intervals: dict[Key, tuple[float, float]] = {}
-    ok = True
-    for _ in range(len(status) + 1):
-        system, current = _system(published(), first.system.joint, linked)
-        unprotected: list[tuple[float, int, int, Key]] = []
-        for i, cell in enumerate(current.cells):
-            if cell.status == "released" or cell.key in done:
-                continue
-            interval = system.interval(current, cell.key)
-            intervals[cell.key] = interval
-            if protected(cell, interval, policy.primary_range):
-                done.add(cell.key)
-            else:
-                nones = sum(label is None for label in cell.key)
-                unprotected.append((interval[1] - interval[0], -nones, i, cell.key))
-        if not unprotected:
-            break
-        # Work on the most tightly pinned cell first, totals before the cells under them: a
-        # total pinned by the other totals pins every cell it covers.
-        failing = min(unprotected)[3]
-        # a zero cannot be a secondary cell: its published range would not hold the truth.
-        # Prefer a cell that shares a row, column or total with the failing one (differs in
-        # one label), then the smallest count: least information lost.
-        order = {k: i for i, k in enumerate(status)}
-        candidates = [
-            k for k, s in status.items() if s == "released" and counts[k] >= policy.min_count
-        ]
-        candidates.sort(key=lambda k: (_distance(k, failing) > 1, counts[k], order[k]))
-        if not candidates:
-            ok = False
-            break
-        chosen = candidates[0]
-        status[chosen] = "secondary"
-        shown_value.pop(chosen, None)
-    else:  # pragma: no cover - each pass suppresses one more cell, so the loop ends first
-        ok = False
-    # Greedy choices can suppress more than needed: try publishing each secondary cell again,
-    # largest first, and keep it published if every cell redacted by a rule stays protected.
-    # A secondary cell the published facts already fix always passes (nobody learns more).
-    secondaries = sorted(
-        (k for k, s in status.items() if s == "secondary"), key=lambda k: -counts[k]
-    )
-    primaries = [k for k, s in status.items() if s == "primary"]
-    if len(secondaries) * len(primaries) <= MAX_RELEASE_TRIALS:
-        for key in secondaries:
-            status[key] = "released"
-            shown_value[key] = round_count(counts[key], policy.rounding_base)
-            system, trial = _system(published(), first.system.joint, linked)
-            if not all(
-                protected(c, system.interval(trial, c.key), policy.primary_range)
-                for c in trial.cells
-                if c.status == "primary"
-            ):
-                status[key] = "secondary"
-                shown_value.pop(key)
-    # The final audit, on what will be published: every interval recorded is the final one.
-    final = published()
-    system, final = _system(final, first.system.joint, linked)
-    for cell in final.cells:
-        if cell.status != "released":
-            intervals[cell.key] = system.interval(final, cell.key)
-    unprotected = []
-    for key, s in status.items():
-        if s == "released":
-            continue
-        lo, hi = intervals[key]
-        cell = next(c for c in final.cells if c.key == key)
-        good = protected(cell, (lo, hi), policy.primary_range)
-        audit["cells"].append(
-            {
-                "cell": describe(table, key),
-                "status": s,
-                "interval": [lo, None if math.isinf(hi) else hi],
-                "protected": good,
-            }
-        )
-        if not good:
-            unprotected.append(key)
-    if unprotected:
-        ok = False
-        evidence.escalate(
-            "fail",
-            f"{len(unprotected)} redacted cell(s) can be narrowed down from what is published "
-            "and suppressing more cells cannot prevent it: redesign the table (coarser "
-            "categories) or ask an output checker",
-        )
-    return ok

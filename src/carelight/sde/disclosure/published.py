@@ -37,6 +37,8 @@ class PublishedTable:
     labels: tuple[tuple[str, ...], ...]
     population: str | None
     cells: list[PublishedCell] = field(default_factory=list)
+    #: the counts a rule redacted in this table (its policy's), which must stay possible
+    redacted: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class PublishedTable:
             "dims": list(self.dims),
             "labels": [list(x) for x in self.labels],
             "population": self.population,
+            "redacted": None if self.redacted is None else list(self.redacted),
             "cells": [
                 {
                     "key": list(c.key),
@@ -63,6 +66,7 @@ class PublishedTable:
                 dims=tuple(body["dims"]),
                 labels=tuple(tuple(str(x) for x in labs) for labs in body["labels"]),
                 population=body.get("population"),
+                redacted=tuple(body["redacted"]) if body.get("redacted") else None,
                 cells=[
                     PublishedCell(
                         key=tuple(None if k is None else str(k) for k in c["key"]),

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import math
 
-from carelight.sde.disclosure.counts import describe
 from carelight.sde.disclosure.evidence import Evidence
 from carelight.sde.disclosure.policy import Policy
-from carelight.sde.disclosure.tables import REDACTED, Key, Table
+from carelight.sde.disclosure.tables import REDACTED, Key, Table, describe
 
 
 def dominated(top: list[float], total: float, n: int, k: float) -> bool:

@@ -241,3 +241,9 @@ def render(table: Table, shown: dict[Key, str]) -> str:
         if grand in margin_keys:
             writer.writerow([*([TOTAL] * k), shown.get(grand, "")])
     return buf.getvalue()
+
+
+def describe(table: Table | object, key: Key) -> dict[str, str]:
+    """A cell or total named by its labels, ``Total`` where summed over (for the evidence)."""
+    dims = table.dims  # type: ignore[attr-defined]
+    return {d: (TOTAL if lab is None else lab) for d, lab in zip(dims, key, strict=True)}
