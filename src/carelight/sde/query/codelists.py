@@ -86,6 +86,17 @@ def verhoeff_valid(digits: str) -> bool:
     return c == 0
 
 
+def verhoeff_check_digit(digits: str) -> str:
+    """The digit to append to ``digits`` to make a valid SCTID-style identifier."""
+    c = 0
+    for i, ch in enumerate(reversed(digits)):
+        c = _D[c][_P[(i + 1) % 8][int(ch)]]
+    return str(_INVERSE[c])
+
+
+_INVERSE = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9]
+
+
 def loinc_valid(code: str) -> bool:
     m = re.fullmatch(r"(\d{1,7})-(\d)", code)
     if not m:

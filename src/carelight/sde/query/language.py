@@ -326,6 +326,12 @@ class DateDifference:
     """``end - start`` for dates: ask for ``.days``, ``.months`` or ``.years`` (whole, rounded down)."""
 
     def __init__(self, start: nodes.Series, end: nodes.Series):
+        for side in (start, end):
+            if side.type is not datetime.date:
+                raise QueryError(
+                    "a date minus something needs a date (giving a difference) or "
+                    f"years/months/days(…), not a {nodes.type_name(side.type)}"
+                )
         self._start, self._end = start, end
 
     @_wrap_errors

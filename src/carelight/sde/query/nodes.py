@@ -35,6 +35,7 @@ Semantics, the same on every engine (the in-memory engine is the reference):
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass, fields
 from typing import Literal
 
@@ -241,6 +242,10 @@ class Value(Series):
     def __post_init__(self) -> None:
         if self.value is not None and not _is_instance(self.value, self.value_type):
             raise QueryModelError(f"{self.value!r} is not a {type_name(self.value_type)}")
+        if isinstance(self.value, float) and not math.isfinite(self.value):
+            raise QueryModelError(f"{self.value!r} is not a usable number: use a finite value")
+        if self.value_type is int and self.value is not None and not -(2**63) <= self.value < 2**63:  # type: ignore[operator]
+            raise QueryModelError(f"{self.value} does not fit in a 64-bit integer")
 
     @property
     def type(self) -> type:

@@ -47,37 +47,52 @@ def measure_columns(measures: Sequence[Measure]) -> tuple[str, ...]:
     return MEASURE_COLUMNS + tuple(groups)
 
 
+Totals = dict[tuple, list[int]]  # group values → [numerator, denominator]
+
+
 def measure_rows(engine: Engine, measures: Sequence[Measure]) -> list[Row]:
     """One row per measure, interval and group present among the denominator.
 
     ``numerator`` counts denominator patients whose numerator is true (or sums an integer
-    numerator, NULL counting 0); ``ratio`` is numerator / denominator.
+    numerator, NULL counting 0); ``ratio`` is numerator / denominator. This reference version
+    counts the patients' rows in Python; the SQL engines count in SQL (``interval_totals``).
     """
-    columns = measure_columns(measures)
     out: list[Row] = []
     for m in measures:
         names = [g for g, _ in m.group_by]
+        per_interval = []
         for start, end in m.intervals:
-            totals: dict[tuple, list[int]] = {}
+            totals: Totals = {}
             for row in engine.get_rows(m.dataset_for(start, end)):
-                key = tuple(row[g] for g in names)
-                t = totals.setdefault(key, [0, 0])
+                t = totals.setdefault(tuple(row[g] for g in names), [0, 0])
                 value = row["numerator"]
                 t[0] += int(value) if value is not None else 0
                 t[1] += 1
-            for key in sorted(totals, key=_group_order):
-                numerator, denominator = totals[key]
-                row = dict.fromkeys(columns)
-                row.update(
-                    measure=m.name,
-                    interval_start=start,
-                    interval_end=end,
-                    ratio=numerator / denominator,
-                    numerator=numerator,
-                    denominator=denominator,
-                )
-                row.update(zip(names, key, strict=True))
-                out.append(row)
+            per_interval.append(totals)
+        out.extend(rows_from_totals(m, per_interval, measure_columns(measures)))
+    return out
+
+
+def rows_from_totals(
+    measure: Measure, per_interval: list[Totals], columns: tuple[str, ...]
+) -> list[Row]:
+    """A measure's result rows from its totals per interval (in ``measure.intervals`` order)."""
+    names = [g for g, _ in measure.group_by]
+    out: list[Row] = []
+    for (start, end), totals in zip(measure.intervals, per_interval, strict=True):
+        for key in sorted(totals, key=_group_order):
+            numerator, denominator = totals[key]
+            row = dict.fromkeys(columns)
+            row.update(
+                measure=measure.name,
+                interval_start=start,
+                interval_end=end,
+                ratio=numerator / denominator,
+                numerator=numerator,
+                denominator=denominator,
+            )
+            row.update(zip(names, key, strict=True))
+            out.append(row)
     return out
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from carelight.sde.query.engines.base import Engine, Row
-from carelight.sde.query.engines.sql import SQLCompiler
-from carelight.sde.query.nodes import Dataset
+from carelight.sde.query.engines.sql import SQLCompiler, SQLEngine
 
 
 class DuckDBCompiler(SQLCompiler):
@@ -15,7 +13,7 @@ class DuckDBCompiler(SQLCompiler):
     dialect = "duckdb"
 
 
-class DuckDBEngine(Engine):
+class DuckDBEngine(SQLEngine):
     """Runs datasets on a DuckDB connection (by default the store opened read-only)."""
 
     name = "duckdb"
@@ -32,13 +30,11 @@ class DuckDBEngine(Engine):
             self._owns = False
         self.connection = connection
 
-    def sql(self, dataset: Dataset) -> str:
-        return DuckDBCompiler().sql(dataset)
+    def compiler(self) -> SQLCompiler:
+        return DuckDBCompiler()
 
-    def get_rows(self, dataset: Dataset) -> list[Row]:
-        cursor = self.connection.execute(self.sql(dataset))
-        names = dataset.column_names
-        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    def execute(self, sql: str) -> list[tuple]:
+        return self.connection.execute(sql).fetchall()
 
     def close(self) -> None:
         if self._owns:

@@ -15,8 +15,7 @@ from pathlib import Path
 import sqlglot.expressions as exp
 
 from carelight.sde import model
-from carelight.sde.query.engines.base import Engine, Row
-from carelight.sde.query.engines.sql import SQLCompiler
+from carelight.sde.query.engines.sql import SQLCompiler, SQLEngine
 from carelight.sde.query.nodes import Dataset, tables_used
 
 
@@ -48,7 +47,7 @@ def local_session(master: str = "local[1]", shuffle_partitions: int = 1, driver_
     return session
 
 
-class SparkEngine(Engine):
+class SparkEngine(SQLEngine):
     """Runs datasets with Spark SQL over a store's Parquet files.
 
     Each engine registers the tables it needs as temporary views under its own prefix (so two
@@ -78,12 +77,18 @@ class SparkEngine(Engine):
 
     def sql(self, dataset: Dataset) -> str:
         self._register(tables_used(dataset))
-        return SparkCompiler(self.views).sql(dataset)
+        return super().sql(dataset)
 
-    def get_rows(self, dataset: Dataset) -> list[Row]:
-        names = dataset.column_names
-        result = self.session.sql(self.sql(dataset)).collect()
-        return [dict(zip(names, tuple(r), strict=True)) for r in result]
+    def measure_sql(self, measure) -> str:
+        for start, end in measure.intervals[:1]:
+            self._register(tables_used(measure.dataset_for(start, end)))
+        return super().measure_sql(measure)
+
+    def compiler(self) -> SQLCompiler:
+        return SparkCompiler(self.views)
+
+    def execute(self, sql: str) -> list[tuple]:
+        return [tuple(r) for r in self.session.sql(sql).collect()]
 
     def close(self) -> None:
         for view in self.views.values():

@@ -1,0 +1,1 @@
+"""Example dataset definitions for the secure data environment (docs/sde-query.md)."""
