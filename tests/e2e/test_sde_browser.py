@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_support import assert_accessible, local_only, sign_in
+from browser_support import assert_accessible, local_only, sign_in, sign_in_patient
 
 from care_support import carelight
 from conftest import free_port
@@ -116,20 +116,27 @@ def _wait_for_job(page, url: str, timeout: float = 240.0) -> str:
         time.sleep(1.0)
 
 
-def _extract(env: dict[str, str], project_id: int, monkeypatch) -> None:
+def _extract(env: dict[str, str], project_id: int, monkeypatch) -> list[tuple[str, bool]]:
     """sdeg's extract, in this process, over the server's database (as the operator runs
-    ``carelight sde extract``)."""
+    ``carelight sde extract``); the demo patients' NHS numbers and whether each was included."""
     from carelight.sde.cli import _Opened
     from carelight.sde.extract import run_extract
+    from carelight.sde.review.patient_use import projects_for_patient
 
     monkeypatch.setenv("CARELIGHT_HOME", env["CARELIGHT_HOME"])
     monkeypatch.delenv("CARELIGHT_DATABASE_URL", raising=False)
     opened = _Opened()
     try:
         result = run_extract(opened.store, opened.trail, opened.settings, project_id)
+        patients = [a for a in opened.accounts.list() if a.role == "patient"]
+        included = [
+            (a.username, projects_for_patient(opened.store.engine, a.patient_id)[0]["included"])
+            for a in patients
+        ]
     finally:
         opened.close()
-    assert result.people > 0
+    assert result.people > 0 and included
+    return included
 
 
 def _vote(browser, base: str, checker: str, decision: str, comment: str) -> str:
@@ -194,7 +201,18 @@ def test_from_project_application_to_released_table(browser, sde_server, monkeyp
     dac.close()
 
     # The research store is extracted (the operator's step).
-    _extract(env, project_id, monkeypatch)
+    included = _extract(env, project_id, monkeypatch)
+
+    # A demo patient sees the project on "how my data is used", and whether they were in it.
+    nhs_number, was_included = next((i for i in included if i[1]), included[0])
+    patient_context = local_only(browser.new_context(bypass_csp=True))
+    ppage = patient_context.new_page()
+    sign_in_patient(ppage, base, nhs_number, "/patient/data-use")
+    used = ppage.inner_text("main")
+    assert "Men and women in the practice population" in used
+    assert ("Yes: in the data taken on" in used) == was_included
+    assert_accessible(ppage)
+    patient_context.close()
 
     # The researcher's job runs on dummy data, then the same code on real data.
     page.goto(f"{base}/sde/projects/{project_id}")

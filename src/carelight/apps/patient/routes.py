@@ -474,4 +474,7 @@ def data_use(request: Request) -> Response:
     me = _patient(request)
     if isinstance(me, Response):
         return me
-    return _render(request, "data_use.html", title="How your data is used", projects=[])
+    from carelight.sde.review.patient_use import projects_for_patient
+
+    projects = projects_for_patient(request.app.state.store.engine, me.patient_id)
+    return _render(request, "data_use.html", title="How your data is used", projects=projects)
