@@ -278,8 +278,10 @@ def job_page(request: Request, me: Principal, job_id: str) -> Response:
     votes = {o.id: checking.votes_seen_by(jobs, me, o.id) for o in outputs}
     real_runs = [j for j in jobs.list(job.project_id) if j.code_of == job.id]
     member = me.username in jobs.governance.get(job.project_id).members
+    definition, script = jobs.code(job)
     return _render(
         request, "job.html", title=f"Job {job.id}: {job.title}", job=job, outputs=outputs,
+        definition=definition, script=script,
         released=released, votes=votes, real_runs=real_runs, member=member,
         project=jobs.governance.get(job.project_id),
     )  # fmt: skip
