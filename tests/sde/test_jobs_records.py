@@ -3,6 +3,8 @@ outputs' contents), the sandboxed run on dummy then real data, and every job in 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import orjson
 import pytest
 from records_support import DEFINITION, SCRIPT, active_project, make_jobs, ran, research_store
@@ -124,3 +126,22 @@ def test_the_background_queue_runs_a_job_after_the_request_returns(world):
         assert queue.wait(job.id).status == "succeeded"
     finally:
         queue.shutdown()
+
+
+def test_a_member_whose_accreditation_lapsed_cannot_run_jobs(world):
+    from sqlalchemy import update
+
+    from carelight.sde.tables import sde_accreditation
+
+    p = active_project(world)
+    jobs = make_jobs(world)
+    with world.store.engine.begin() as conn:  # the accreditation ended yesterday
+        conn.execute(
+            update(sde_accreditation).values(
+                valid_to=dt.date.today() - dt.timedelta(days=1),
+                valid_from=dt.date.today() - dt.timedelta(days=400),
+            )
+        )
+    with pytest.raises(NotAllowed, match="not accredited today"):
+        jobs.submit(world.who("researcher"), p.id, "A job", DEFINITION, SCRIPT)
+    assert _count(world.store.engine) == 0
