@@ -73,6 +73,7 @@ def app_client(world):
     app = create_app(store=world.store, settings=world.settings)
     app.state.trail.close()
     app.state.trail = world.trail  # one log writer for the test
+    world.store.mpi.trail = world.trail  # create_app gave the index the trail just closed
 
     class Client(TestClient):
         def as_(self, username: str | None) -> dict:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 from sqlalchemy import select
 
 from carelight.sde.tables import sde_project, sde_project_event, sde_project_member
@@ -35,3 +38,12 @@ def project_fields(**overrides) -> dict:
         "end_date": "2030-12-31",
     }
     return fields | overrides
+
+
+def sign_in_patient(web, nhs_number: str, password: str = "carelight-demo") -> None:
+    """Sign in to the patient app as a browser does (the form, its CSRF token, the cookie)."""
+    page = web.get("/patient/signin")
+    csrf = html.unescape(re.search(r'name="csrf" value="([^"]*)"', page.text).group(1))
+    form = {"csrf": csrf, "next": "/patient", "nhs": nhs_number, "password": password}
+    response = web.post("/patient/signin", data=form, follow_redirects=False)
+    assert response.status_code == 303, response.text[:500]

@@ -26,7 +26,7 @@ ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 STAGING: dict[str, tuple[tuple[str, str], ...]] = {
     "st_patient": (
         ("patient_id", "VARCHAR"), ("sex", "VARCHAR"), ("date_of_birth", "DATE"),
-        ("date_of_death", "DATE"), ("area_code", "VARCHAR"), ("weight", "DOUBLE"),
+        ("date_of_death", "DATE"), ("area_code", "VARCHAR"), ("weight", "BIGINT"),
     ),
     "st_registration": (
         ("patient_id", "VARCHAR"), ("practice_code", "VARCHAR"), ("start_date", "DATE"),
@@ -180,8 +180,9 @@ class Mapper:
         from_gp = managing is not None and managing in {
             g.get("reference") for g in r.get("generalPractitioner") or () if isinstance(g, dict)
         }
-        # The GP record, then the most recently written, is the best guess of who they are.
-        weight = (1e11 if from_gp else 0.0) + updated
+        # The GP record, then the most recently written, then the last stored, is the best
+        # guess of who they are: one whole number, so every engine breaks ties alike.
+        weight = (int(from_gp) << 62) | (int(updated) << 30) | (pk & (1 << 30) - 1)
         yield "st_patient", (pid, sex, month(r.get("birthDate")), death,
                              area_code(latest_address(r)), weight)  # fmt: skip
 

@@ -44,7 +44,7 @@ from carelight.fhir.errors import FhirError
 from carelight.fhir.store import Store
 from carelight.sde.extract.mapping import SOURCES, Directory, Mapper
 from carelight.sde.extract.pseudonyms import Pseudonymiser
-from carelight.sde.extract.staging import Staging
+from carelight.sde.extract.staging import BATCH_ROWS, Staging
 from carelight.sde.governance import Governance
 from carelight.sde.tables import sde_extract as X
 from carelight.sde.tables import sde_extract_person as XP
@@ -129,7 +129,7 @@ def run_extract(
         work.mkdir(parents=True)
         part.mkdir(parents=True)
         pseudonymiser = Pseudonymiser.for_project(settings.home, project_id)
-        staging = Staging(work / "staging.duckdb", set(), batch_rows or 20_000)
+        staging = Staging(work / "staging.duckdb", batch_rows or BATCH_ROWS)
         try:
             _stage(store, ctx, tables, pseudonymiser, staging, result, progress)
             staging.flush()

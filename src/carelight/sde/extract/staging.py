@@ -15,7 +15,7 @@ BATCH_ROWS = 20_000
 
 
 class Staging:
-    def __init__(self, path: Path, tables: set[str], batch_rows: int = BATCH_ROWS) -> None:
+    def __init__(self, path: Path, batch_rows: int = BATCH_ROWS) -> None:
         self.path = path
         self.db = duckdb.connect(str(path))
         self.db.execute("SET preserve_insertion_order = false")
@@ -24,7 +24,7 @@ class Staging:
         for name, columns in STAGING.items():
             cols = ", ".join(f"{c} {t}" for c, t in columns)
             self.db.execute(f"CREATE TABLE {name} ({cols})")
-        self.tables = tables
+        self.closed = False
 
     def add(self, table: str, row: tuple) -> None:
         buffer = self.buffers[table]
@@ -46,4 +46,6 @@ class Staging:
             self.buffers[name] = []
 
     def close(self) -> None:
-        self.db.close()
+        if not self.closed:
+            self.db.close()
+            self.closed = True
