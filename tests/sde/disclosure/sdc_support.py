@@ -135,3 +135,53 @@ class Attacker:
             value = sign * res.fun
             out.append(math.inf if value > 1e5 else round(value))
         return (out[0], out[1])
+
+
+@dataclass
+class JointAttacker:
+    """The same attacker over any number of dimensions: unknowns are the cells of the joint
+    table (one per combination of ``labels``), facts are read from published crosstabs."""
+
+    policy: Policy
+    dims: tuple[str, ...]
+    labels: tuple[tuple[str, ...], ...]
+
+    def __post_init__(self) -> None:
+        from itertools import product
+
+        self.keys = list(product(*self.labels))
+        self.constraints: list[tuple[np.ndarray, float, float]] = []
+
+    def _members(self, fixed: dict[str, str]) -> np.ndarray:
+        pos = {d: i for i, d in enumerate(self.dims)}
+        return np.array(
+            [all(k[pos[d]] == v for d, v in fixed.items()) for k in self.keys], dtype=float
+        )
+
+    def add_crosstab(self, path: Path, row_dim: str, col_dim: str, *, totals: bool) -> None:
+        probe = Attacker(self.policy, [], [])
+        for (r, c), text in read_wide(path)[2].items():
+            if not totals and "Total" in (r, c):
+                continue
+            interval = probe.published_interval(text)
+            if interval is None:
+                continue
+            fixed = {d: v for d, v in ((row_dim, r), (col_dim, c)) if v != "Total"}
+            self.constraints.append((self._members(fixed), *interval))
+
+    def interval(self, fixed: dict[str, str]) -> tuple[float, float]:
+        n = len(self.keys)
+        cons = [LinearConstraint(np.array([v]), lo, hi) for v, lo, hi in self.constraints]
+        target = self._members(fixed)
+        out = []
+        for sign in (1, -1):
+            res = milp(
+                sign * target,
+                constraints=cons,
+                integrality=np.ones(n),
+                bounds=Bounds(np.zeros(n), np.full(n, 1e6)),
+            )
+            assert res.status == 0, res.message
+            value = sign * res.fun
+            out.append(math.inf if value > 1e5 else round(value))
+        return (out[0], out[1])

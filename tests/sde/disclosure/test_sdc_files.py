@@ -132,6 +132,7 @@ def test_evidence_record(tmp_path):
     result = check_output(path, NHS_ENGLAND, out_dir=tmp_path / "c")
     record = json.loads(result.evidence_path.read_text())
     assert record["schema"] == SCHEMA
+    assert record["checker"]["name"] == "carelight.sde.disclosure"
     assert record["file"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert record["file"]["metadata"]["name"] == "by_sex.csv.sdc.json"
     assert record["policy"]["name"] == "nhs-england" and record["policy"]["version"] == "1"
@@ -198,3 +199,16 @@ def test_released_table_round_trips_through_the_evidence(tmp_path):
     (from_file,) = released_tables([result.evidence_path])
     assert from_file == result.published
     assert PublishedTable.from_dict(result.published.to_dict()) == result.published
+
+
+def test_an_unexpected_error_fails_closed(tmp_path, monkeypatch):
+    import carelight.sde.disclosure.check as check_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom with 42 patients")
+
+    monkeypatch.setattr(check_module, "check_count_table", broken)
+    result = check_output(api_table(tmp_path), ACRO, out_dir=tmp_path / "c")
+    assert result.outcome == "fail" and result.safe_path is None
+    assert "RuntimeError" in result.evidence.reasons[-1]
+    assert "boom" not in result.evidence_path.read_text()

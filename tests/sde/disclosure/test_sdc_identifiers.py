@@ -32,7 +32,21 @@ def test_identifier_names(name):
     assert [f.column for f in find_identifier_columns({name: ["a", "b"]})] == [name]
 
 
-@pytest.mark.parametrize("name", ["sex", "age_band", "region", "practice", "ethnicity", "count"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sex",
+        "age_band",
+        "region",
+        "practice",
+        "practice_id",
+        "ethnicity",
+        "count",
+        "resident",
+        "client",
+        "personal_care_hours",
+    ],
+)
 def test_ordinary_names_pass(name):
     assert find_identifier_columns({name: ["F", "M"]}) == []
 

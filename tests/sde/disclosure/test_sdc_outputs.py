@@ -102,6 +102,7 @@ def test_output_folder_from_the_environment(tmp_path, df, monkeypatch):
         (lambda d: outputs.crosstab(d, "sex", ["region", "cost"]), "one column name"),
         (lambda d: outputs.crosstab(d, "sex", "sex"), "both a row and a column"),
         (lambda d: outputs.regression(d), "fitted statsmodels result"),
+        (lambda d: outputs.table(d.assign(sex="All"), "sex"), "uses for totals"),
     ],
 )
 def test_errors_say_what_is_wrong(df, call, message):

@@ -70,18 +70,18 @@ def test_p_ratio_catches_what_dominance_is_told_to_ignore(tmp_path):
 
 
 def test_fewer_contributors_than_the_threshold(tmp_path):
-    small = people("A", [10.0] * 9, "a")
-    big = people("B", [10.0] * 10, "b")
+    small = people("A", [10.0 + i for i in range(9)], "a")
+    big = people("B", [10.0 + i for i in range(10)], "b")
     shown = read_long(check(tmp_path, frame(small, big), ACRO).safe_path)
-    assert shown == {"A": REDACTED, "B": "10.0"}
+    assert shown == {"A": REDACTED, "B": "14.5"}
 
 
 def test_contributions_are_per_person_not_per_row(tmp_path):
     """Twenty rows from one person are one contributor."""
-    rows = [("p1", "A", 5.0)] * 20 + [(f"q{i}", "B", 5.0) for i in range(12)]
+    rows = [("p1", "A", 5.0)] * 20 + [(f"q{i}", "B", 5.0 + i % 2) for i in range(12)]
     df = pd.DataFrame(rows, columns=["patient_id", "practice", "cost"])
     shown = read_long(check(tmp_path, df, ACRO, agg="sum").safe_path)
-    assert shown["A"] == REDACTED and shown["B"] == "60.0"
+    assert shown["A"] == REDACTED and shown["B"] == "66.0"
 
 
 def test_negative_contributions_need_review(tmp_path):
@@ -111,3 +111,14 @@ def test_median_uses_the_threshold_only(tmp_path):
     group = people("A", [1000, 900] + [10] * 10, "a")
     result = check(tmp_path, frame(group), ACRO, agg="median")
     assert read_long(result.safe_path)["A"] == "10.0"
+
+
+def test_all_values_the_same_is_redacted_under_acro(tmp_path):
+    same = people("A", [0.0] * 12, "a")
+    varied = people("B", [float(i) for i in range(12)], "b")
+    result = check(tmp_path, frame(same, varied), ACRO)
+    shown = read_long(result.safe_path)
+    assert shown["A"] == REDACTED and shown["B"] == "5.5"
+    (rule,) = [r for r in result.evidence.rules if r.rule == "all-values-same"]
+    assert [h.cell for h in rule.hits] == [{"practice": "A"}]
+    assert read_long(check(tmp_path / "n", frame(same), NHS_ENGLAND).safe_path)["A"] == "0.0"

@@ -28,6 +28,8 @@ from carelight.sde.disclosure.tables import Key
 
 #: the audit declines joint tables larger than this (an output checker must then look)
 MAX_JOINT_CELLS = 50_000
+#: seconds one linear program may take before the audit gives up (and a person must look)
+LP_TIME_LIMIT = 20.0
 _EPS = 1e-6
 
 
@@ -129,7 +131,13 @@ class System:
         return kwargs
 
     def _solve(self, c: np.ndarray):
-        return linprog(c, bounds=(0, None), method="highs", **self._matrices())
+        return linprog(
+            c,
+            bounds=(0, None),
+            method="highs",
+            options={"time_limit": LP_TIME_LIMIT},
+            **self._matrices(),
+        )
 
     def feasible(self) -> bool:
         return self._solve(np.zeros(self.joint.size)).status == 0
@@ -140,10 +148,16 @@ class System:
         low = self._solve(c)
         if low.status == 2:
             raise ValueError("the published facts contradict each other")
-        lo = float(low.fun) if low.status == 0 else 0.0
+        if low.status != 0:  # never guess: a wrong bound could pass an exposed cell
+            raise AuditTooLarge(f"a linear program did not finish: {low.message}")
         high = self._solve(-c)
-        hi = math.inf if high.status == 3 else float(-high.fun)
-        return (_tidy(lo), _tidy(hi))
+        if high.status == 3:
+            hi = math.inf
+        elif high.status == 0:
+            hi = float(-high.fun)
+        else:
+            raise AuditTooLarge(f"a linear program did not finish: {high.message}")
+        return (_tidy(float(low.fun)), _tidy(hi))
 
 
 def _tidy(x: float) -> float:

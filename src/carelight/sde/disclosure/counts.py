@@ -5,13 +5,10 @@ suppression audited by linear programming, and totals.
    (``threshold``); so is a zero when the policy holds zeros disclosive (``zeros``). Under
    ``margins = "true"`` the totals are cells too and are checked the same way.
 2. **Rounding** of every remaining count (and true total) to the policy's base.
-3. **Secondary suppression** (``secondary.py``). When totals are true totals, or the project has already released
-   tables of the same population, redacted cells might be worked out by subtraction. The audit
-   (``audit.py``) computes each redacted cell's feasible interval from everything published;
-   while one excludes a count the rule redacts (so the attacker learns more than "it was
-   redacted"), one more released cell is suppressed: for the most tightly pinned cell, the
-   smallest cell sharing a row, column or total with it, else the smallest anywhere.
-   A table whose redacted cells cannot be protected by suppressing more fails.
+3. **Secondary suppression** (``secondary.py``). When totals are true totals, or the
+   project has released tables of the same population, a redacted cell might be worked out by
+   subtraction; more cells are suppressed until the audit (``audit.py``) finds every redacted
+   cell, here and in the linked released tables, protected.
 4. **Totals.** Under ``margins = "recompute"`` each total is the sum of the released (rounded)
    cells it covers, computed last, so it never says anything about a redacted cell.
 """

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from carelight import __version__
+
 SCHEMA = "carelight.sdc.evidence/1"
 
 Outcome = Literal["pass", "pass-with-changes", "needs-review", "fail"]
@@ -56,6 +58,9 @@ class Evidence:
     audit: dict[str, Any] | None = None
     released_table: dict[str, Any] | None = None
     checked_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    checker: dict[str, str] = field(
+        default_factory=lambda: {"name": "carelight.sde.disclosure", "version": __version__}
+    )
 
     def rule(self, name: str, description: str) -> RuleRecord:
         record = RuleRecord(rule=name, description=description)

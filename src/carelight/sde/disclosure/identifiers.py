@@ -22,8 +22,10 @@ from carelight.identity.nhs_number import is_valid_nhs_number
 
 _NAME = re.compile(
     r"""^(?:
-        (?:patient|person|subject|participant|individual|client|resident|service_?user|pupil)
+        (?:patient|person)
             [\s_\-]*(?:id|ids|key|number|no|num|identifier|ref|reference|pseudonym|hash)?
+      | (?:subject|participant|individual|client|resident|service[\s_\-]?user|pupil)
+            [\s_\-]*(?:id|ids|key|number|no|num|identifier|ref|reference|pseudonym|hash)
       | (?:pseudo|pseudonym|pseudonymised[\s_\-]*id|pseudo[\s_\-]*id|hashed?[\s_\-]*id|token)
       | nhs[\s_\-]*(?:number|no|num|id)?
       | chi(?:[\s_\-]*number)?

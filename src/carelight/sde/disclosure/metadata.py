@@ -50,7 +50,8 @@ def file_sha256(path: Path) -> str:
 @dataclass(frozen=True)
 class CellFacts:
     """What the microdata says about one cell: contributors, the two largest absolute
-    contributions, the total of the values, and whether any contribution was negative."""
+    contributions, the total of the values, whether any contribution was negative, and whether
+    every contributor has the same value (then the statistic is each one's value)."""
 
     key: tuple[str, ...]
     n: int
@@ -58,6 +59,7 @@ class CellFacts:
     top2: float | None = None
     total: float | None = None
     negative: bool = False
+    all_same: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ def read_sidecar(output: Path) -> Sidecar | None:
                         top2=c.get("top2"),
                         total=c.get("total"),
                         negative=bool(c.get("negative", False)),
+                        all_same=bool(c.get("all_same", False)),
                     )
                     for c in body["cells"]
                 ),

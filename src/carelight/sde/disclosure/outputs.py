@@ -40,6 +40,7 @@ from carelight.sde.disclosure.metadata import (
     TableMetadata,
     write_sidecar,
 )
+from carelight.sde.disclosure.tables import TOTAL_LABELS
 
 OUTPUT_DIR_ENV = "CARELIGHT_OUTPUT_DIR"
 MISSING = "(missing)"
@@ -78,7 +79,14 @@ def _require(df: pd.DataFrame, cols: Sequence[str]) -> None:
 
 
 def _labels(series: pd.Series) -> pd.Series:
-    return series.astype(object).where(series.notna(), MISSING).map(str)
+    labels = series.astype(object).where(series.notna(), MISSING).map(str)
+    clash = sorted({lab for lab in labels.unique() if lab.strip().lower() in TOTAL_LABELS})
+    if clash:
+        raise OutputError(
+            f"column {series.name!r} has the label(s) {clash}, which the checker uses for totals; "
+            "rename the category"
+        )
+    return labels
 
 
 def _population(df: pd.DataFrame, patient_column: str, given: str | None) -> str | None:
@@ -131,6 +139,7 @@ def _facts(
             top2=float(mags[1]) if len(mags) > 1 else 0.0,
             total=float(mags.sum()),
             negative=bool((contrib < 0).any()),
+            all_same=bool(len(contrib) > 1 and np.all(contrib == contrib[0])),
         )
     return out
 

@@ -49,6 +49,7 @@ class Policy:
     dominance_n: int = 0
     dominance_k: float = 0.9
     p_ratio: float = 0.0
+    same_values_disclosive: bool = False
     min_residual_df: int = 10
     max_file_bytes: int = 5_000_000
     max_table_rows: int = 5_000
@@ -111,6 +112,7 @@ ACRO = Policy(
     dominance_n=2,
     dominance_k=0.9,
     p_ratio=0.1,
+    same_values_disclosive=True,
     min_residual_df=10,
     description=(
         "ACRO (SACRO) defaults: threshold 10, zeros disclosive, dominance n=2 k=0.9, "

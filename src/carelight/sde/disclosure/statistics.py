@@ -9,6 +9,10 @@ contributions and the sum of absolute values (dominance and p-ratio):
 - **p-ratio**: what is left after the two largest, ``total - top1 - top2``, is less than
   ``p * top1``; the second-largest contributor could then estimate the largest within p %.
 
+- **all values the same** (``acro``, after ACRO's check of the same name): if every contributor
+  has the same value, the statistic is each person's value (everyone in the group was
+  prescribed 0 units, or all had the same score).
+
 A failing cell is redacted. A negative contribution makes both tests unreliable, so the file
 goes to an output checker. No totals are published for these tables, so there is nothing for
 secondary suppression to protect against inside the table; the same statistic released at a
@@ -58,6 +62,12 @@ def check_statistic_table(table: Table, policy: Policy, evidence: Evidence) -> d
         else "not applied (the policy has no p-ratio rule, or the statistic is not a sum/mean)",
     )
     negatives = evidence.rule("negative-values", "a cell with a negative contribution")
+    same = evidence.rule(
+        "all-values-same",
+        "every contributor has the same value, so the statistic is each one's value"
+        if policy.same_values_disclosive
+        else "not applied (this policy does not hold identical values disclosive)",
+    )
     shown: dict[Key, str] = {}
     for key, value in table.values.items():
         where = describe(table, key)
@@ -69,6 +79,9 @@ def check_statistic_table(table: Table, policy: Policy, evidence: Evidence) -> d
         elif facts.n < policy.min_count:
             redact = True
             threshold.hit("redacted", f"fewer than {policy.min_count} contributors", where)
+        elif policy.same_values_disclosive and facts.all_same:
+            redact = True
+            same.hit("redacted", "every contributor has the same value", where)
         elif additive and facts.top1 is not None and facts.total is not None:
             top1, top2 = abs(facts.top1), abs(facts.top2 or 0.0)
             total = abs(facts.total)

@@ -96,7 +96,7 @@ class Table:
         ]
 
 
-def _is_total(label: str) -> bool:
+def _is_total_label(label: str) -> bool:
     return label.strip().lower() in TOTAL_LABELS
 
 
@@ -132,8 +132,16 @@ def table_from_frame(
     population: str | None = None,
     unit: str = "patients",
     facts: Iterable[CellFacts] = (),
+    drop_totals: bool = True,
 ) -> Table:
-    """Build a table from a frame of strings laid out wide (with ``columns``) or long."""
+    """Build a table from a frame of strings laid out wide (with ``columns``) or long.
+
+    Rows and columns labelled as totals are dropped unless ``drop_totals`` is off (a file of
+    the outputs API has none, so a category called "All" there is a real category)."""
+
+    def _is_total(label: str) -> bool:
+        return drop_totals and _is_total_label(label)
+
     missing = [c for c in index if c not in frame.columns]
     if missing:
         raise TableError(f"the file has no column(s) {missing} named as its row dimensions")
@@ -198,6 +206,7 @@ def table_from_metadata(path: Path, meta: TableMetadata) -> Table:
         population=meta.population,
         unit=meta.unit,
         facts=meta.cells,
+        drop_totals=False,
     )
     unknown = [k for k in table.values if k not in table.facts]
     if unknown:
