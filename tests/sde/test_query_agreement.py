@@ -20,7 +20,17 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from carelight.sde.query import case, create_dataset, days, months, tables, when, years
+from carelight.sde.query import (
+    INTERVAL,
+    case,
+    create_dataset,
+    create_measures,
+    days,
+    months,
+    tables,
+    when,
+    years,
+)
 from carelight.sde.query.engines.duckdb import DuckDBEngine
 from carelight.sde.query.engines.inmemory import InMemoryEngine
 from carelight.sde.query.engines.spark import SparkEngine
@@ -87,10 +97,23 @@ def table_data(draw):
 
 
 @st.composite
-def row_condition(draw, depth=2):
-    kind = draw(
-        st.sampled_from(["code", "value", "date", "null", "patient"] + (["logic"] * (depth > 0)))
-    )
+def row_condition(draw, depth=2, summaries=True):
+    kinds = ["code", "value", "date", "null", "patient"] + ["logic"] * (depth > 0)
+    kind = draw(st.sampled_from(kinds + ["summary"] * summaries))
+    if kind == "summary":
+        # A condition on another per-patient summary of the same table (its own CTE in SQL).
+        inner = draw(event_frame(summaries=False))
+        summary = draw(
+            st.sampled_from(
+                [
+                    e.date > inner.date.minimum_for_patient(),
+                    e.date >= inner.sort_by(inner.numeric_value).first_for_patient().date,
+                    e.numeric_value < inner.numeric_value.mean_for_patient(),
+                    e.snomedct_code == inner.sort_by(inner.date).last_for_patient().snomedct_code,
+                ]
+            )
+        )
+        return summary
     if kind == "code":
         return e.snomedct_code.is_in(draw(st.lists(st.sampled_from(["1", "2", "3"]), max_size=2)))
     if kind == "value":
@@ -102,15 +125,16 @@ def row_condition(draw, depth=2):
         return draw(st.sampled_from([e.date, e.numeric_value, e.snomedct_code])).is_null()
     if kind == "patient":
         return e.date > p.date_of_birth + years(draw(st.integers(0, 60)))
-    a, b = draw(row_condition(depth - 1)), draw(row_condition(depth - 1))
+    a = draw(row_condition(depth - 1, summaries))
+    b = draw(row_condition(depth - 1, summaries))
     return draw(st.sampled_from([a & b, a | b, ~a]))
 
 
 @st.composite
-def event_frame(draw):
+def event_frame(draw, summaries=True):
     frame = e
     for _ in range(draw(st.integers(0, 2))):
-        cond = draw(row_condition())
+        cond = draw(row_condition(summaries=summaries))
         frame = frame.where(cond) if draw(st.booleans()) else frame.except_where(cond)
     return frame
 
@@ -283,3 +307,43 @@ def test_duckdb_agrees_with_the_in_memory_engine(data, query):
 @given(data=table_data(), query=datasets())
 def test_spark_agrees_with_the_in_memory_engine(spark_session, data, query):  # noqa: F811
     _check(data, query, spark=spark_session)
+
+
+@st.composite
+def measure_sets(draw):
+    in_interval = e.where(e.date.is_on_or_between(INTERVAL.start_date, INTERVAL.end_date))
+    numerators = [
+        in_interval.exists_for_patient(),
+        in_interval.count_for_patient(),
+        in_interval.where(e.snomedct_code.is_in(["1", "2"])).exists_for_patient(),
+    ]
+    denominators = [
+        p.exists_for_patient(),
+        e.where(e.date.is_on_or_before(INTERVAL.end_date)).exists_for_patient(),
+        p.exists_for_patient() & (p.sex != "male"),
+    ]
+    groups = [{}, {"sex": p.sex}, {"sex": p.sex, "old": p.date_of_birth.is_before("1990-01-01")}]
+    numerator = draw(st.sampled_from(numerators))
+    if numerator.type is bool and draw(st.booleans()):
+        numerator = numerator | draw(bool_series(0)).when_null_then(False)
+    measures = create_measures()
+    measures.define_measure(
+        "m",
+        numerator=numerator,
+        denominator=draw(st.sampled_from(denominators)),
+        group_by=draw(st.sampled_from(groups)),
+        intervals=draw(st.sampled_from([months(3), years(2)])).starting_on("2020-01-01"),
+    )
+    return measures.to_query()
+
+
+@settings(PROFILE, max_examples=max(5, EXAMPLES // 3))
+@given(data=table_data(), query=measure_sets())
+def test_duckdb_measures_agree_with_the_in_memory_engine(data, query):
+    reference = InMemoryEngine(data).get_measure_rows(query)
+    with tempfile.TemporaryDirectory() as folder:
+        duck = DuckDBEngine(write_store(Path(folder) / "store", data))
+        try:
+            assert duck.get_measure_rows(query) == reference
+        finally:
+            duck.close()

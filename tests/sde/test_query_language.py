@@ -66,6 +66,7 @@ def test_an_unknown_column_names_the_real_ones():
         (lambda: p.sex + years(1), "can only be added to a date"),
         (lambda: years(1.5), "whole number"),
         (lambda: e.sort_by(), "at least one column"),
+        (lambda: p.sex == None, "use is_null"),  # noqa: E711  (the mistake under test)
         (lambda: p.date_of_birth - p.sex, "a date minus something needs a date"),
     ],
 )

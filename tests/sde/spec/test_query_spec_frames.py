@@ -334,3 +334,53 @@ def test_boolean_columns(engine):
         "b": {"eligible": False, "n": 0},
         "c": {"eligible": None, "n": 0},
     }
+
+
+def test_summaries_of_frames_filtered_by_other_summaries(engine):
+    # Two levels: events after the first one, then those after the first of those and at or
+    # above their mean value.
+    data = {
+        "patients": PATIENTS[:2],
+        "clinical_events": [
+            {"patient_id": pid, "date": D(2020, 1, d), "numeric_value": float(d % 3)}
+            for pid in "ab"
+            for d in range(1, 10)
+        ],
+    }
+    after_first = e.where(e.date > e.date.minimum_for_patient())
+    second = after_first.date.minimum_for_patient()
+    later = e.where(e.date > second).where(
+        e.numeric_value >= after_first.numeric_value.mean_for_patient()
+    )
+    result = engine.run(
+        data,
+        second=second,
+        n=later.count_for_patient(),
+        last=later.sort_by(e.numeric_value).last_for_patient().date,
+    )
+    expected = {"second": D(2020, 1, 2), "n": 4, "last": D(2020, 1, 8)}
+    assert result == {"a": expected, "b": expected}
+
+
+def test_codes_to_categories(engine):
+    from carelight.sde.query import Codelist
+
+    codes = Codelist(
+        frozenset({"44054006", "46635009"}),
+        "snomedct",
+        {"44054006": "type 2", "46635009": "type 1"},
+    )
+    data = {
+        "patients": PATIENTS,
+        "clinical_events": [
+            {"patient_id": "a", "snomedct_code": "44054006", "date": D(2020, 1, 1)},
+            {"patient_id": "b", "snomedct_code": "46635009", "date": D(2020, 1, 1)},
+            {"patient_id": "c", "snomedct_code": "38341003", "date": D(2020, 1, 1)},
+        ],
+    }
+    code = e.sort_by(e.date).first_for_patient().snomedct_code
+    assert engine.run(data, kind=code.to_category(codes)) == {
+        "a": "type 2",
+        "b": "type 1",
+        "c": None,
+    }

@@ -8,20 +8,9 @@ research store: ``memory`` (the reference), ``duckdb`` or ``spark``.
 
 from carelight.sde.query import tables
 from carelight.sde.query.codelists import Codelist, CodelistError, codelist, codelist_from_csv
-from carelight.sde.query.language import (
-    INTERVAL,
-    Dataset,
-    Measures,
-    QueryError,
-    Series,
-    case,
-    create_dataset,
-    create_measures,
-    days,
-    months,
-    when,
-    years,
-)
+from carelight.sde.query.dataset import Dataset, create_dataset
+from carelight.sde.query.language import QueryError, Series, case, days, months, when, years
+from carelight.sde.query.measures import INTERVAL, Measures, create_measures
 
 __all__ = [
     "INTERVAL",

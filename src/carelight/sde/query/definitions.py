@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from carelight.sde.query import codelists, nodes
-from carelight.sde.query.language import Dataset, Measures, QueryError
+from carelight.sde.query.dataset import Dataset
+from carelight.sde.query.language import QueryError
+from carelight.sde.query.measures import Measures
 
 
 class DefinitionError(RuntimeError):

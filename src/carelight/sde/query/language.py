@@ -9,7 +9,9 @@
     dataset.age = tables.patients.age_on("2024-01-01")
     dataset.has_diabetes = events.where(events.snomedct_code.is_in(diabetes)).exists_for_patient()
 
-Every object here wraps a node of ``nodes.py`` and checks what it is given as it is written:
+This module holds series, frames, durations and ``case``; datasets are in ``dataset.py`` and
+measures in ``measures.py``. Every object wraps a node of ``nodes.py`` and checks what it is
+given as it is written:
 comparing a date with a string, or giving a dataset an event-level series, fails on that line
 with a message saying what was wrong (a ``QueryError``). Nothing runs until an engine is given
 the finished ``dataset`` (``carelight.sde.query.run``).
@@ -18,7 +20,6 @@ the finished ``dataset`` (``carelight.sde.query.run``).
 from __future__ import annotations
 
 import datetime
-import keyword
 from collections.abc import Iterable
 from typing import Any
 
@@ -122,6 +123,11 @@ class Series:
 
     @_wrap_errors
     def _binary(self, op: str, other: Any, swap: bool = False) -> Series:
+        if other is None and op in nodes.COMPARISONS:
+            raise QueryError(
+                "comparing with None is never true (NULL is not a value): use is_null() or "
+                "is_not_null()"
+            )
         a, b = self._node, _node(other, like=self.type)
         if swap:
             a, b = b, a
@@ -564,198 +570,3 @@ def frame_for(table: model.Table) -> Frame:
     if table.kind == "patient":
         return PatientFrame(nodes.SelectPatientTable(table.name))
     return EventFrame(nodes.SelectTable(table.name))
-
-
-# --- Dataset --------------------------------------------------------------------------
-
-_RESERVED = {"patient_id", "population"}
-
-
-class Dataset:
-    """One row per patient in the population; assign patient-level series as columns."""
-
-    def __init__(self) -> None:
-        object.__setattr__(self, "_population", None)
-        object.__setattr__(self, "_variables", {})
-        object.__setattr__(self, "_dummy_data", {})
-
-    def define_population(self, condition: Series) -> None:
-        """Who is in the dataset: patients for whom ``condition`` (patient-level, bool) is true."""
-        if self._population is not None:
-            raise QueryError("the population is already defined: define it once")
-        if not isinstance(condition, Series):
-            raise QueryError(f"define_population needs a series, not {condition!r}")
-        if not condition.is_patient_level:
-            raise QueryError(
-                "the population must have one value per patient, but this series is "
-                "event-level: use exists_for_patient() or another *_for_patient() aggregate"
-            )
-        if condition.type is not bool:
-            raise QueryError(
-                f"the population must be true/false, not {nodes.type_name(condition.type)}"
-            )
-        object.__setattr__(self, "_population", condition)
-
-    def configure_dummy_data(self, *, population_size: int = 10, **options: Any) -> None:
-        """Settings for dummy data (how many patients, and options the generator accepts)."""
-        if (
-            isinstance(population_size, bool)
-            or not isinstance(population_size, int)
-            or population_size < 1
-        ):
-            raise QueryError("population_size must be a positive whole number")
-        self._dummy_data.update(population_size=population_size, **options)
-
-    @property
-    def dummy_data_config(self) -> dict[str, Any]:
-        return dict(self._dummy_data)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_") or not name.isidentifier() or keyword.iskeyword(name):
-            raise QueryError(
-                f"{name!r} cannot be a column name: use letters, digits and _ (not first)"
-            )
-        if name in _RESERVED:
-            raise QueryError(f"{name!r} is reserved: choose another column name")
-        if name in self._variables:
-            raise QueryError(f"column {name!r} is already defined: define each column once")
-        if isinstance(value, Frame):
-            raise QueryError(
-                f"column {name!r}: a dataset column is a series, not a frame; pick a column, "
-                f"e.g. ….{value._table.names[1]}"
-            )
-        if not isinstance(value, Series):
-            value = Series(_node(value))
-        if not value.is_patient_level:
-            raise QueryError(
-                f"column {name!r} must have one value per patient, but this series is "
-                "event-level: use first_for_patient(), exists_for_patient(), "
-                "count_for_patient() or another *_for_patient() aggregate"
-            )
-        self._variables[name] = value
-
-    def __getattr__(self, name: str) -> Series:
-        try:
-            return self._variables[name]
-        except KeyError:
-            raise AttributeError(f"the dataset has no column {name!r}") from None
-
-    def to_query(self) -> nodes.Dataset:
-        """The query model of this dataset (what engines run)."""
-        if self._population is None:
-            raise QueryError("define the population first: dataset.define_population(…)")
-        return nodes.Dataset(
-            self._population._node,
-            tuple((n, s._node) for n, s in self._variables.items()),
-        )
-
-
-def create_dataset() -> Dataset:
-    return Dataset()
-
-
-# --- Measures -------------------------------------------------------------------------
-
-
-class _Interval:
-    """``INTERVAL.start_date`` and ``INTERVAL.end_date``: the interval a measure is counted in."""
-
-    @property
-    def start_date(self) -> Series:
-        return _series(nodes.IntervalStart())
-
-    @property
-    def end_date(self) -> Series:
-        return _series(nodes.IntervalEnd())
-
-
-INTERVAL = _Interval()
-
-
-class Measures:
-    """Ratios counted per interval and group: ``measures.define_measure(…)``."""
-
-    def __init__(self) -> None:
-        self._measures: dict[str, nodes.Measure] = {}
-        self._defaults: dict[str, Any] = {}
-
-    def define_defaults(self, **defaults: Any) -> None:
-        """Default numerator, denominator, group_by or intervals for later measures."""
-        unknown = set(defaults) - {"numerator", "denominator", "group_by", "intervals"}
-        if unknown:
-            raise QueryError(f"unknown measure settings: {', '.join(sorted(unknown))}")
-        self._defaults.update(defaults)
-
-    @_wrap_errors
-    def define_measure(
-        self,
-        name: str,
-        numerator: Series | None = None,
-        denominator: Series | None = None,
-        group_by: dict[str, Series] | None = None,
-        intervals: Iterable[tuple[Any, Any]] | None = None,
-    ) -> None:
-        if not isinstance(name, str) or not name.isidentifier():
-            raise QueryError(f"measure name {name!r} must be a word of letters, digits and _")
-        if name in self._measures:
-            raise QueryError(f"measure {name!r} is already defined")
-        settings = {
-            "numerator": numerator,
-            "denominator": denominator,
-            "group_by": group_by,
-            "intervals": intervals,
-        }
-        for key, value in settings.items():
-            if value is None:
-                settings[key] = self._defaults.get(key)
-        for key in ("numerator", "denominator", "intervals"):
-            if settings[key] is None:
-                raise QueryError(f"measure {name!r} needs {key}=…")
-        for key in ("numerator", "denominator"):
-            if not isinstance(settings[key], Series):
-                raise QueryError(f"measure {name!r}: {key} must be a series")
-        groups = settings["group_by"] or {}
-        for g, s in groups.items():
-            if not isinstance(s, Series):
-                raise QueryError(f"measure {name!r}: group {g!r} must be a series")
-            if not g.isidentifier() or g in _RESERVED_MEASURE_COLUMNS:
-                raise QueryError(f"measure {name!r}: {g!r} cannot be a group name")
-        interval_pairs = tuple(
-            (dates.parse(a, "interval start"), dates.parse(b, "interval end"))
-            for a, b in settings["intervals"]
-        )
-        for a, b in interval_pairs:
-            if b < a:
-                raise QueryError(f"measure {name!r}: interval {a} to {b} ends before it starts")
-        self._measures[name] = nodes.Measure(
-            name,
-            settings["numerator"]._node,
-            settings["denominator"]._node,
-            tuple((g, s._node) for g, s in groups.items()),
-            interval_pairs,
-        )
-
-    def __iter__(self):
-        return iter(self._measures.values())
-
-    def __len__(self) -> int:
-        return len(self._measures)
-
-    def to_query(self) -> tuple[nodes.Measure, ...]:
-        if not self._measures:
-            raise QueryError("no measures defined: measures.define_measure(…)")
-        return tuple(self._measures.values())
-
-
-_RESERVED_MEASURE_COLUMNS = {
-    "measure",
-    "interval_start",
-    "interval_end",
-    "ratio",
-    "numerator",
-    "denominator",
-}
-
-
-def create_measures() -> Measures:
-    return Measures()

@@ -27,8 +27,11 @@ class SparkCompiler(SQLCompiler):
         return exp.cast(exp.func("DATEDIFF", end, start), "BIGINT")
 
 
-def local_session(master: str = "local[1]", shuffle_partitions: int = 1, driver_memory: str = "1g"):
-    """A local-mode SparkSession (returns the running one if there is one)."""
+def local_session(master: str = "local[*]", shuffle_partitions: int = 8, driver_memory: str = "2g"):
+    """A local-mode SparkSession (returns the running one if there is one).
+
+    The defaults use every core; the tests ask for ``local[1]`` and one shuffle partition.
+    """
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
