@@ -18,6 +18,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +29,6 @@ import pytest
 from browser_support import assert_accessible, local_only, sign_in, sign_in_patient
 
 from care_support import carelight
-from conftest import free_port
 
 DEFINITION = """\
 from carelight.sde.query import create_dataset, tables
@@ -47,6 +47,12 @@ data["decade_of_birth"] = data["date_of_birth"].str[:3] + "0s"
 counts = data.groupby(["sex", "decade_of_birth"]).size().reset_index(name="count")
 counts.to_csv(os.path.join(os.environ["CARELIGHT_OUTPUTS"], "counts.csv"), index=False)
 """
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
