@@ -20,6 +20,7 @@ from carelight.access.research import extract_access
 from carelight.access.services import access_services
 from carelight.access.tokens import TokenError
 from carelight.fhir.errors import FhirError
+from carelight.sde.tables import sde_extract
 
 SERVICE = Principal(username="sde-extract/project-1", role=Role.RESEARCH_EXTRACT)
 
@@ -87,6 +88,12 @@ def test_a_researchers_own_token_reads_nothing_identifiable(world, app_client):
     g.transition(world.who("researcher"), p.id, "submit")
     g.transition(world.who("dac"), p.id, "approve")
     assert app_client.get("/fhir/Patient/p1", headers=headers).status_code == 403
+    # Nor can it run the extract: no route does (it is the operator's command).
+    for path in (f"/sde/api/projects/{p.id}/extract", f"/sde/api/projects/{p.id}/extracts"):
+        response = app_client.post(path, headers=app_client.as_("researcher"))
+        assert response.status_code in (400, 404, 405), path
+    with world.store.engine.connect() as conn:
+        assert conn.execute(select(sde_extract)).all() == []
 
 
 def test_extract_access_follows_the_projects_recorded_state_and_basis(world):

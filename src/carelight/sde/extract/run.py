@@ -192,24 +192,24 @@ def _stage(
     staging_tables = {s for t in tables for s in SOURCES[t][0]}
     types = _types_for(tables)
     with _snapshot(store) as conn:
-        visible = ctx.condition(R)
         directory = Directory()
         for (content,) in conn.execute(
             select(R.c.content).where(
                 R.c.res_type.in_(["Organization", "Questionnaire"]), R.c.deleted == false(),
-                visible,
+                ctx.condition(R),
             )
         ):  # fmt: skip
             directory.add(orjson.loads(content))
-        for res_type in types:
-            result.source_counts[res_type] = conn.execute(
-                select(func.count()).where(
-                    R.c.res_type == res_type, R.c.deleted == false(), visible
-                )
+        # For the progress bar only (an index count): what was read under the gate's
+        # condition is counted as it streams, and that is what is recorded.
+        total = sum(
+            conn.execute(
+                select(func.count()).where(R.c.res_type == res_type, R.c.deleted == false())
             ).scalar_one()
+            for res_type in types
+        )
         result.opted_out = _opted_out(conn) if ctx.opt_outs_apply else 0
         result.withheld = _withheld(conn, types)
-        total = sum(result.source_counts.values())
         mapper = Mapper(directory, secrets.token_bytes(32), staging_tables)
         done = 0
         included: list[dict] = []
@@ -219,13 +219,21 @@ def _stage(
                 .select_from(
                     R.join(C, C.c.res_pk == R.c.pk).join(PL, PL.c.patient_id == C.c.patient_id)
                 )
-                .where(R.c.res_type == res_type, R.c.deleted == false(), visible)
+                .where(
+                    R.c.res_type == res_type,
+                    R.c.deleted == false(),
+                    ctx.condition_for(R, res_type),
+                )
                 .order_by(R.c.pk)
             )
             rows = conn.execute(stmt, execution_options={"yield_per": FETCH_ROWS})
             last_pk = None
+            read = 0
             for batch in rows.partitions():
                 for pk, updated, content, holder, person in batch:
+                    if pk != last_pk:  # a row per compartment: count each resource once
+                        read += 1
+                        last_pk = pk
                     resource = orjson.loads(content)
                     if _subject(resource) != holder:
                         continue  # in this person's compartment, but about someone else
@@ -234,14 +242,13 @@ def _stage(
                         staging.add(table, row)
                     if res_type == "Patient":
                         included.append({"extract_id": result.id, "patient_id": holder})
-                    if pk != last_pk:
-                        done += 1
-                        last_pk = pk
                 if len(included) >= INCLUDED_BATCH:
                     _include(store, included)
                     included = []
                 if progress is not None:
-                    progress(done, total, f"Reading {res_type}")
+                    progress(done + read, total, f"Reading {res_type}")
+            result.source_counts[res_type] = read
+            done += read
         _include(store, included)
         result.resources = done
 

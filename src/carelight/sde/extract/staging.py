@@ -4,6 +4,7 @@ store), deleted when the extract ends. Memory stays bounded by one batch per sta
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -12,6 +13,9 @@ import pandas as pd
 from carelight.sde.extract.mapping import STAGING
 
 BATCH_ROWS = 20_000
+# DuckDB's own ceiling (it spills to disk beyond it): the extract's memory stays bounded
+# whatever the population. Override with CARELIGHT_SDE_DUCKDB_MEMORY (e.g. "4GB").
+DUCKDB_MEMORY = os.environ.get("CARELIGHT_SDE_DUCKDB_MEMORY", "1GB")
 
 
 class Staging:
@@ -19,6 +23,7 @@ class Staging:
         self.path = path
         self.db = duckdb.connect(str(path))
         self.db.execute("SET preserve_insertion_order = false")
+        self.db.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
         self.batch_rows = batch_rows
         self.buffers: dict[str, list[tuple]] = {t: [] for t in STAGING}
         for name, columns in STAGING.items():

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from carelight.sde.extract.build import create_table_sql, table_query
+from carelight.sde.extract.staging import DUCKDB_MEMORY
 
 
 def write_duckdb(
@@ -18,6 +19,7 @@ def write_duckdb(
     db = duckdb.connect(str(folder / "research.duckdb"))
     rows: dict[str, int] = {}
     try:
+        db.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
         db.execute(f"ATTACH '{staging}' AS staging (READ_ONLY)")
         db.execute("SET search_path = 'main,staging'")
         ordered = ["patients", *(t for t in tables if t != "patients")]
