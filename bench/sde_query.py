@@ -16,7 +16,10 @@ in-memory engine on a smaller store, for scale.
 
 Goal: Carelight <= 1.5 x the hand-written query; peak memory < 1 GB.
 
-    .venv/bin/python -m bench.sde_query [--quick] [--people N] [--repeat N]
+    .venv/bin/python -m bench.sde_query [--quick] [--people N] [--repeat N] [--spark]
+
+``--spark`` also runs the definition on the Spark engine over the store's Parquet files (written
+on first use), for scale; it has no target and ``make bench`` does not ask for it.
 """
 
 from __future__ import annotations
@@ -338,6 +341,32 @@ def in_memory(folder: Path) -> dict:
     return {"rows": len(rows), "load": load_wall, "wall": wall, "cpu": cpu, "hand_wall": hand_wall}
 
 
+def on_spark(folder: Path) -> dict:
+    """The definition on the Spark engine (local mode, every core) over the store's Parquet."""
+    import duckdb
+
+    from carelight.sde.query.engines.spark import SparkEngine, local_session
+    from carelight.sde.query.store import PARQUET_DIR, export_parquet
+
+    if not (folder / PARQUET_DIR / "ready").exists():
+        con = duckdb.connect(str(folder / "research.duckdb"), read_only=True)
+        export_parquet(con, folder)
+        con.close()
+        (folder / PARQUET_DIR / "ready").write_text("ok\n")
+    session, start_wall, _ = _timed(local_session)
+    engine = SparkEngine(folder, session=session)
+    engine.get_rows(carelight_definition())  # warm-up: JIT, file listing
+    rows, wall, cpu = _timed(lambda: engine.get_rows(carelight_definition()))
+    con = duckdb.connect(str(folder / "research.duckdb"), read_only=True)
+    hand = run_hand(con)
+    con.close()
+    engine.close()
+    session.stop()
+    if [tuple(r.values()) for r in rows] != hand:
+        raise SystemExit("the Spark engine disagrees with the hand-written DuckDB query")
+    return {"rows": len(rows), "start": start_wall, "wall": wall, "cpu": cpu}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="10,000 people (1,000 in memory)")
@@ -345,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-people", type=int, default=None)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--spark", action="store_true", help="also time the Spark engine (local mode) on the store"
+    )
     parser.add_argument("--build", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     people = args.people or (10_000 if args.quick else 100_000)
@@ -388,6 +420,13 @@ def main(argv: list[str] | None = None) -> int:
         f"(+ {mem['load']:.2f} s reading the store); the hand-written DuckDB query: "
         f"{mem['hand_wall']:.3f} s"
     )
+    if args.spark:
+        spark = on_spark(folder)
+        print(
+            f"  Spark engine (local[*]), {people:,} people: {spark['wall']:.2f} s wall after a "
+            f"warm-up run (session start {spark['start']:.1f} s; the driver's CPU "
+            f"{spark['cpu']:.2f} s, executors not counted); rows identical"
+        )
     info = machine_info()
     print(f"  machine: {info}")
     print(f"  load average after: {os.getloadavg()}")

@@ -397,7 +397,7 @@ class Duration:
         self, date: datetime.date | str
     ) -> tuple[tuple[datetime.date, datetime.date], ...]:
         """``amount`` consecutive intervals of one unit each, the first starting on ``date``."""
-        return self._intervals(dates.parse(date, "starting_on"), 0)
+        return self._intervals(dates.parse(date, "starting_on"))
 
     def ending_on(
         self, date: datetime.date | str
@@ -406,11 +406,9 @@ class Duration:
         end = dates.parse(date, "ending_on") + datetime.timedelta(days=1)
         if not isinstance(self.amount, int):
             raise QueryError("intervals need a whole number, not a series")
-        return self._intervals(dates.add(end, -self.amount, self.unit), 0)
+        return self._intervals(dates.add(end, -self.amount, self.unit))
 
-    def _intervals(
-        self, start: datetime.date, _: int
-    ) -> tuple[tuple[datetime.date, datetime.date], ...]:
+    def _intervals(self, start: datetime.date) -> tuple[tuple[datetime.date, datetime.date], ...]:
         if not isinstance(self.amount, int) or self.amount < 1:
             raise QueryError(f"intervals need a positive whole number of {self.unit}")
         out = []
@@ -570,3 +568,22 @@ def frame_for(table: model.Table) -> Frame:
     if table.kind == "patient":
         return PatientFrame(nodes.SelectPatientTable(table.name))
     return EventFrame(nodes.SelectTable(table.name))
+
+
+_MOVED = {
+    "Dataset": "dataset",
+    "create_dataset": "dataset",
+    "Measures": "measures",
+    "create_measures": "measures",
+    "INTERVAL": "measures",
+}
+
+
+def __getattr__(name: str):
+    # Datasets and measures lived here before they had modules of their own; code that
+    # imported them from here keeps working.
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(f"carelight.sde.query.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

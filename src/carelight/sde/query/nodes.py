@@ -483,7 +483,7 @@ class Case(Series):
     def __post_init__(self) -> None:
         if not self.cases:
             raise QueryModelError("case needs at least one when(…).then(…)")
-        values = [v for _, v in self.cases] + ([self.default] if self.default else [])
+        values = [v for _, v in self.cases] + ([self.default] if self.default is not None else [])
         first = values[0].type
         for cond, _ in self.cases:
             _need_type(cond, bool, "a when condition")
@@ -499,7 +499,9 @@ class Case(Series):
 
     @property
     def type(self) -> type:
-        types = {v.type for _, v in self.cases} | ({self.default.type} if self.default else set())
+        types = {v.type for _, v in self.cases} | (
+            {self.default.type} if self.default is not None else set()
+        )
         if len(types) > 1:
             return float
         return types.pop()
@@ -509,7 +511,7 @@ class Case(Series):
         frame = None
         for c, v in self.cases:
             frame = _merge_frames(_merge_frames(frame, c.frame), v.frame)
-        return _merge_frames(frame, self.default.frame if self.default else None)
+        return _merge_frames(frame, self.default.frame if self.default is not None else None)
 
 
 AGGREGATES = ("min", "max", "sum", "mean", "count_distinct")
