@@ -82,6 +82,7 @@ bench: $(INSTALLED) $(NODE_INSTALLED)
 	$(PY) -m bench.care $(filter --quick,$(BENCH_ARGS))
 	$(PY) -m bench.sde_query $(filter --quick,$(BENCH_ARGS))
 	$(PY) -m bench.sde_dummy $(filter --quick,$(BENCH_ARGS))
+	$(PY) -m bench.sde_extract $(filter --quick,$(BENCH_ARGS))
 
 # Both commands run even if the first fails, so one pass shows every problem.
 # One line per problem; run ruff without --output-format for the details.

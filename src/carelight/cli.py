@@ -235,10 +235,12 @@ def _register_subcommands() -> None:
     from carelight.access.cli import token, users_app
     from carelight.audit.cli import app as audit_app
     from carelight.identity.mpi.cli import app as mpi_app
+    from carelight.sde.cli import app as sde_app
 
     app.add_typer(users_app, name="users")
     app.add_typer(audit_app, name="audit")
     app.add_typer(mpi_app, name="mpi")
+    app.add_typer(sde_app, name="sde")
     app.command("token")(token)
 
 

@@ -17,6 +17,9 @@ from carelight.access.gate_api import router as gate_router
 from carelight.access.routes import router as access_router
 from carelight.apps.care import router as care_router
 from carelight.apps.patient import router as patient_router
+from carelight.apps.register import router as register_router
+from carelight.apps.sde import public_router as sde_public_router
+from carelight.apps.sde import router as sde_web_router
 from carelight.apps.web import mount_static
 from carelight.audit.api import router as audit_router
 from carelight.audit.trail import log_engine, open_trail
@@ -27,6 +30,8 @@ from carelight.fhir.export.api import router as export_router
 from carelight.fhir.store import Store, open_store
 from carelight.identity.mpi.api import router as mpi_router
 from carelight.identity.mpi.person import router as person_router
+from carelight.sde.api import router as sde_router
+from carelight.sde.review.api import router as sde_jobs_router
 
 log = logging.getLogger("carelight")
 
@@ -66,6 +71,11 @@ def create_app(store: Store | None = None, settings: Settings | None = None) -> 
     app.include_router(mpi_router)
     app.include_router(care_router)  # the shared care record, /care
     app.include_router(patient_router)  # the patient app, /patient
+    app.include_router(sde_public_router)  # the register's jobs and releases (issue 9)
+    app.include_router(register_router)  # the public register of research projects, /register
+    app.include_router(sde_router)  # the secure data environment's lifecycle API, /sde/api
+    app.include_router(sde_jobs_router)  # jobs, output checking and releases, /sde/api
+    app.include_router(sde_web_router)  # the secure data environment's pages, /sde
     mount_static(app)
 
     @app.exception_handler(FhirError)

@@ -142,7 +142,7 @@ def test_the_patient_sets_and_removes_the_opt_out(
     assert not json.loads(body)["research"] and not json.loads(body)["planning"]
 
     page.goto(f"{care_server}/patient/data-use")
-    assert "no research projects yet" in page.inner_text("main")
+    assert "No research project has used your data" in page.inner_text("main")
     assert_accessible(page)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from carelight.access import schema
 from carelight.access.grants import check_scopes, role_scopes
-from carelight.access.principal import PROFESSIONAL_ROLES, Principal, Role
+from carelight.access.principal import PROFESSIONAL_ROLES, SERVICE_ROLES, Principal, Role
 from carelight.identity.nhs_number import normalise_nhs_number
 
 A = schema.account
@@ -175,6 +175,10 @@ class AccountStore:
     ) -> Account:
         """Create an account. Raises :class:`AccountError` saying what is missing or wrong."""
         role = Role(role)
+        if role in SERVICE_ROLES:
+            raise AccountError(
+                f"The {role.value} role is Carelight's own service; no account has it."
+            )
         name = normalise_username(username)
         nhs_number = None
         if role is Role.PATIENT:

@@ -26,6 +26,11 @@ The policy, role by role (purpose in brackets, the first is the default):
   what they wrote.
 * **Researchers, output checkers, the data access committee, analysts**: nothing identifiable.
 * **Administrators** (auditors): no clinical records; the log and accounts instead.
+* **The research-store extract** [HRESCH]: a service principal only
+  ``carelight.access.research.extract_access`` makes, for one approved or active project; no
+  account or token can hold it (``Gate.context`` refuses it). It sees the records of people
+  who have not opted out of research (unless the project's basis exempts it), with
+  security-labelled resources withheld as for every non-direct-care use.
 * **Security labels**: a resource labelled with a code withheld from the role (the table
   ``WITHHELD_LABELS``) is invisible, as if absent.
 """
@@ -42,6 +47,7 @@ from sqlalchemy import and_, bindparam, exists, false, func, literal, literal_co
 from carelight.access.principal import (
     NON_IDENTIFIABLE_ROLES,
     PROFESSIONAL_ROLES,
+    SERVICE_ROLES,
     Principal,
     Purpose,
     Role,
@@ -86,6 +92,7 @@ WITHHELD_LABELS: dict[Role, tuple[str, ...]] = {
     Role.SOCIAL_WORKER: ("R", "V", *SENSITIVITY),
     Role.CARE_HOME: ("R", "V", *SENSITIVITY),
     Role.PATIENT: ("R", "V"),  # third-party or safeguarding information
+    Role.RESEARCH_EXTRACT: ("R", "V", *SENSITIVITY),  # not direct care: withhold all of them
 }
 
 PATIENT_APP_SOURCE = "urn:carelight:patient-access"  # meta.source of a patient's own Consent
@@ -388,6 +395,11 @@ class Gate:
             )
             err.headers["WWW-Authenticate"] = 'Bearer realm="carelight"'
             raise err
+        if principal.role in SERVICE_ROLES:
+            raise forbidden(
+                f"The {principal.role} role is Carelight's own service; it is not available "
+                "to requests."
+            )
         allowed = PURPOSES.get(principal.role, ())
         if not purpose or not purpose.strip():
             chosen = allowed[0] if allowed else None

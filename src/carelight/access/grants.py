@@ -26,6 +26,9 @@ def role_scopes(role: Role) -> frozenset[str]:
         return frozenset({"patient/*.read", "patient/Consent.write"})
     if role is Role.SYSTEM:
         return frozenset({"system/*.read", "system/*.write"})
+    if role is Role.RESEARCH_EXTRACT:
+        # A service that reads (through the gate's research condition); no token carries it.
+        return frozenset({"system/*.read"})
     if role in PROFESSIONAL_ROLES:
         return frozenset({"user/*.read", "user/*.write"})
     if role in NON_IDENTIFIABLE_ROLES or role in (Role.ADMIN, Role.DATA_QUALITY):

@@ -15,13 +15,15 @@ Nothing is cached: a change takes effect for the next use.
 from __future__ import annotations
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, String, and_, exists, false, select, union
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
 
 from carelight.access.gate import PRIVACY_SCOPE, same_person
 from carelight.access.principal import Purpose
 from carelight.fhir import schema
 
-R, C, PL = schema.resource, schema.compartment, schema.person_link
+R, C, PL, TOKEN = schema.resource, schema.compartment, schema.person_link, schema.sp_token
 OPT_OUT_PURPOSES = (Purpose.HRESCH, Purpose.HOPERAT)
 EXEMPT_BASES = frozenset({"explicit-consent", "legal-requirement"})
 LEGAL_BASES = EXEMPT_BASES | {"none", "public-task", "legitimate-interest"}
@@ -96,6 +98,60 @@ def opted_out_patients(conn: Connection, purpose: Purpose | str) -> set[str]:
     if not direct:
         return set()
     return set(conn.execute(same_person(sorted(direct))).scalars())
+
+
+class _provision_type(FunctionElement):
+    """``provision.type`` of a resource's JSON text, in SQL (not a search parameter)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(_provision_type, "sqlite")
+def _provision_type_sqlite(element, compiler, **kw):
+    return f"json_extract({compiler.process(element.clauses, **kw)}, '$.provision.type')"
+
+
+@compiles(_provision_type, "postgresql")
+def _provision_type_postgresql(element, compiler, **kw):
+    return f"(CAST({compiler.process(element.clauses, **kw)} AS jsonb) #>> '{{provision,type}}')"
+
+
+def opted_out_records(purpose: Purpose | str):
+    """SQL: every Patient id (all of each person's records) opted out of ``purpose``.
+
+    The same rule as :func:`opted_out_purposes`, written as a sub-query so that it is applied
+    inside the data layer's SQL (the research extract's gate condition): an active Consent with
+    scope patient-privacy, ``provision.type = deny`` and the purpose, found through the search
+    index, widened to every record of the same person through the master patient index.
+    """
+    purpose = Purpose(purpose)
+
+    def token(param: str, code: str, system: str | None = None):
+        t = TOKEN.alias()
+        where = [t.c.res_pk == R.c.pk, t.c.res_type == "Consent", t.c.param == param]
+        where.append(t.c.code == code)
+        if system is not None:
+            where.append(t.c.system == system)
+        return exists(select(t.c.res_pk).where(and_(*where)))
+
+    consents = select(R.c.pk).where(
+        R.c.res_type == "Consent",
+        R.c.deleted == false(),
+        token("status", "active"),
+        token("scope", PRIVACY_SCOPE[1], PRIVACY_SCOPE[0]),
+        token("purpose", purpose.value),
+        _provision_type(R.c.content) == "deny",
+    )
+    c = C.alias()
+    direct = select(c.c.patient_id).where(c.c.res_pk.in_(consents))
+    a, b = PL.alias(), PL.alias()
+    linked = (
+        select(b.c.patient_id)
+        .select_from(a.join(b, b.c.person == a.c.person))
+        .where(a.c.patient_id.in_(direct))
+    )
+    return union(direct, linked)
 
 
 def opt_out_consent(patient_id: str, purposes: list[Purpose], when: str) -> dict:

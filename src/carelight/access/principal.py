@@ -28,11 +28,15 @@ class Role(StrEnum):
     DATA_QUALITY = "data-quality"  # works the record-linkage review queue
     ADMIN = "admin"  # administrator and auditor (the organisation's privacy officer too)
     SYSTEM = "system"  # a source system's client, bound to one organisation
+    # The research-store extract (carelight.access.research): a service, never an account.
+    RESEARCH_EXTRACT = "research-extract"
 
 
 PROFESSIONAL_ROLES = frozenset(
     {Role.GP, Role.NURSE, Role.DOCTOR, Role.SOCIAL_WORKER, Role.CARE_HOME}
 )
+# Roles that only Carelight's own code acts as: no account, token or sign-in can hold them.
+SERVICE_ROLES = frozenset({Role.RESEARCH_EXTRACT})
 # Roles that never see identifiable data (the secure data environment's people).
 NON_IDENTIFIABLE_ROLES = frozenset(
     {Role.RESEARCHER, Role.OUTPUT_CHECKER, Role.DATA_ACCESS_COMMITTEE, Role.ANALYST}

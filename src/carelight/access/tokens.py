@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from carelight.access.principal import Principal, Role
+from carelight.access.principal import SERVICE_ROLES, Principal, Role
 from carelight.config import Settings
 from carelight.keys import load_or_create_ed25519
 
@@ -135,6 +135,8 @@ class TokenService:
         lifetime: int | None = None,
     ) -> str:
         """A signed access token for ``principal`` with ``scopes`` (default: its own)."""
+        if principal.role in SERVICE_ROLES:
+            raise TokenError(f"No token is issued for the {principal.role.value} service role.")
         now = int(self.clock())
         granted = principal.scopes if scopes is None else scopes
         claims: dict = {
@@ -199,6 +201,8 @@ class TokenService:
             role = Role(claims["role"])
         except ValueError:
             raise TokenError(f"The token names an unknown role '{claims['role']}'.") from None
+        if role in SERVICE_ROLES:
+            raise TokenError(f"No token may act as the {role.value} service role.")
         scope = claims.get("scope", "")
         fields = {attr: claims.get(claim) for attr, claim in _CLAIMS}
         if not isinstance(scope, str) or not all(

@@ -36,6 +36,12 @@ ACTIONS = frozenset(
         "opt-out",  # a national data opt-out set or removed
         "audit-read",  # an auditor or patient reading log entries
         "link",  # record linkage decisions (issue 5)
+        "sde-project",  # a research project created, changed or decided (issue 8)
+        "sde-accredit",  # a researcher's accreditation recorded
+        "sde-extract",  # a research store made for a project
+        "sde-job",  # a job submitted to, or finished in, the secure data environment (issue 9)
+        "sde-review",  # an output checker's vote on an output file
+        "sde-release",  # an output file released to a project's researchers
     }
 )
 OUTCOMES = frozenset({"success", "refused", "failed"})
@@ -107,6 +113,12 @@ _SHAPES: dict[str, tuple[dict, tuple[dict, ...], str]] = {
     "opt-out": (_APPLICATION, (), "U"),
     "audit-read": (_REST, (_rest("read"),), "R"),
     "link": (_APPLICATION, (), "E"),
+    "sde-project": (_APPLICATION, (), "U"),
+    "sde-accredit": (_APPLICATION, (), "U"),
+    "sde-extract": (_EXPORT, (), "R"),
+    "sde-job": (_APPLICATION, (), "E"),
+    "sde-review": (_APPLICATION, (), "U"),
+    "sde-release": (_EXPORT, (), "R"),
 }
 _OUTCOME = {"success": "0", "refused": "4", "failed": "8"}  # minor / serious failure
 _WRITES = frozenset({"create", "update", "patch", "delete", "opt-out"})

@@ -47,6 +47,7 @@ from carelight.apps.web import SECURITY_HEADERS, page, session_csrf, templates
 from carelight.audit.events import AccessEvent, patients_in_entry
 from carelight.audit.log import LogError
 from carelight.identity.nhs_number import is_valid_nhs_number
+from carelight.sde.data_use import projects_including
 
 router = APIRouter(prefix="/patient", include_in_schema=False)
 ENV = templates("carelight.apps.patient", "carelight.apps.care")  # care: the chart macro
@@ -474,4 +475,21 @@ def data_use(request: Request) -> Response:
     me = _patient(request)
     if isinstance(me, Response):
         return me
-    return _render(request, "data_use.html", title="How your data is used", projects=[])
+    with guard(request, "read", "sde-data-use", Purpose.PATRQT) as g:
+        ids = _my_ids(request, me)
+        projects = projects_including(request.app.state.store.engine, ids)
+        research_out = Purpose.HRESCH.value in choices_of(
+            request.app.state.store.engine, me.patient_id
+        )
+        g.done(patients=[me.patient_id])
+    for p in projects:
+        p["latest_text"] = _date_text(p["latest_extract"])
+    return _render(
+        request, "data_use.html", title="How your data is used", projects=projects,
+        research_out=research_out,
+    )  # fmt: skip
+
+
+def _date_text(epoch: float) -> str:
+    day = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    return f"{day.day} {day:%B %Y}"
