@@ -213,3 +213,23 @@ def test_a_dummy_store_and_the_job_dataset_step_give_the_population(tmp_path):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 25
     assert list(rows[0])[:2] == ["patient_id", "sex"]
+
+
+def test_a_jobs_dummy_run_makes_its_dataset_from_the_definition_not_the_store(
+    tmp_path, monkeypatch
+):
+    import csv
+
+    from carelight.sde.query.produce import produce_dataset
+    from carelight.sde.query.store import write_store
+
+    path = _definition(tmp_path)
+    # The store mounted for a dummy run holds nobody the definition would select.
+    write_store(tmp_path / "store", {"patients": [{"patient_id": "x", "sex": "male"}]})
+    monkeypatch.setenv("CARELIGHT_DATA", "dummy")
+    assert produce_dataset(path, tmp_path / "store", tmp_path / "dataset.csv") == 60
+    with (tmp_path / "dataset.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 60 and all(r["first_dm"] for r in rows)
+    monkeypatch.setenv("CARELIGHT_DATA", "real")
+    assert produce_dataset(path, tmp_path / "store", tmp_path / "real.csv") == 0

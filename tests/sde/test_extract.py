@@ -253,8 +253,12 @@ def test_an_active_project_may_extract_and_an_unknown_one_may_not(world, populat
     result = extract(world, p.id)
     assert set(result.table_rows) == {"patients", "vaccinations"}
     db = duckdb.connect(str(result.folder / "research.duckdb"), read_only=True)
-    assert {r[0] for r in db.execute("SHOW TABLES").fetchall()} == {"patients", "vaccinations"}
+    # The store has the data model's full layout; tables not approved are there, empty.
+    assert {r[0] for r in db.execute("SHOW TABLES").fetchall()} == {t.name for t in model.TABLES}
+    assert db.execute("SELECT count(*) FROM clinical_events").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM patients").fetchone()[0] > 0
     db.close()
+    assert (result.folder / "parquet" / "clinical_events.parquet").is_file()
     with pytest.raises(ExtractError, match="no project 999"):
         extract(world, 999)
     with pytest.raises(ExtractError, match="Unknown engine"):

@@ -143,6 +143,9 @@ def run_extract(
 
                 result.table_rows = write_spark(work / "staging.duckdb", work, part, tables,
                                                 progress)  # fmt: skip
+            from carelight.sde.extract.write_duckdb import complete_layout
+
+            complete_layout(part, tables)
         finally:
             staging.close()
         result.people = result.table_rows.get("patients", 0)

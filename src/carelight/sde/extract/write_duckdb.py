@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 
+from carelight.sde import model
 from carelight.sde.extract.build import create_table_sql, table_query
 from carelight.sde.extract.staging import DUCKDB_MEMORY
 
@@ -37,3 +38,22 @@ def write_duckdb(
     if progress is not None:
         progress(len(tables), len(tables), "Written")
     return rows
+
+
+def complete_layout(folder: Path, tables: list[str]) -> None:
+    """Add every research table the project was not given, empty, to ``research.duckdb`` (if
+    the engine wrote one) and as Parquet: the store always has the research data model's full
+    layout (``carelight.sde.query.store``), so a definition that names a table the project was
+    not approved for sees no rows instead of failing, and nothing of it is ever extracted."""
+    missing = [t.name for t in model.TABLES if t.name not in tables]
+    if not missing:
+        return
+    path = folder / "research.duckdb"
+    db = duckdb.connect(str(path)) if path.exists() else duckdb.connect()
+    try:
+        for name in missing:
+            db.execute(create_table_sql(name))
+            target = folder / "parquet" / f"{name}.parquet"
+            db.execute(f"COPY main.{name} TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+    finally:
+        db.close()

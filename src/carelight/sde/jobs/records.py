@@ -46,7 +46,6 @@ from carelight.sde.transparency import project_reference, record_sde_event
 ENGINES = ("duckdb",)  # the runner's dataset step reads the DuckDB store; Spark: see docs
 MAX_CODE = 200_000  # characters of a definition or a script
 STANDIN_PRODUCER = "carelight.sde.jobs.standin:produce_dataset"
-QUERY_PRODUCER = "carelight.sde.jobs.query_producer:produce_dataset"
 DUMMY_PEOPLE = 500
 
 
@@ -107,13 +106,10 @@ class Job:
 
 
 def default_producer() -> str:
-    """The query language's own dataset producer when it has one, else the adapter over its
-    loader and DuckDB engine (``carelight.sde.jobs.query_producer``)."""
-    import carelight.sde.query as query
+    """The query language's dataset step (``carelight.sde.query.produce``)."""
+    from carelight.sde.jobs.dataset import DEFAULT_PRODUCER
 
-    if callable(getattr(query, "produce_dataset", None)):
-        return "carelight.sde.query:produce_dataset"
-    return QUERY_PRODUCER
+    return DEFAULT_PRODUCER
 
 
 class Jobs:
@@ -323,8 +319,10 @@ class Jobs:
         return self.project_dir(project_id) / "extracts" / extract_id
 
     def dummy_store(self, project_id: int) -> Path:
-        """A research store of made-up people for dummy runs (made once per project): every
-        table of the data model, random values of each column's type, nobody real."""
+        """The store a dummy run mounts (made once per project): every table of the data model,
+        random values of each column's type, nobody real. The dataset step does not read it: on
+        a dummy run it makes its dataset from the definition (``carelight.sde.query.produce``);
+        this is for an analysis script that reads the store itself."""
         folder = self.project_dir(project_id) / "dummy-store"
         if (folder / "research.duckdb").is_file():
             return folder
