@@ -659,6 +659,10 @@ class Store:
                     conn.connection.driver_connection.execute("PRAGMA threads=0")
 
     def _bulk_load(self, resources, batch_size, source, progress, workers) -> LoadReport:
+        # Up to _AHEAD batches per worker are prepared ahead of the writer: enough for the
+        # workers to keep going while the writer is slower than they are (the Patients, which
+        # come first and which the master patient index decides one by one, cost the writer
+        # several times a usual resource), few enough that memory stays bounded (~6 MB each).
         report = LoadReport()
         # On SQLite the workers hand each batch back as a small SQLite database (see
         # pack_batch), which the writer copies with INSERT … SELECT: no Python objects per row,
@@ -680,7 +684,7 @@ class Store:
             pending: deque = deque()
             for batch in batches:
                 pending.append((len(batch), pool.submit(prepare_batch, batch, source, pack)))
-                if len(pending) > workers + 1:  # one batch queued ahead of each worker
+                if len(pending) > _AHEAD * workers:
                     n, fut = pending.popleft()
                     self._write_batch(fut.result(), report, source)
                     if progress:
@@ -1189,6 +1193,9 @@ class PreparedBatch:
 
 _VOLATILE_META = re.compile(r'"meta":\{"versionId":"[^"]*","lastUpdated":"[^"]*"')
 _PLACEHOLDER_META = '"meta":{"versionId":"","lastUpdated":""'
+
+
+_AHEAD = 8  # batches in flight per worker process (see Store._bulk_load)
 
 
 def _batches(
