@@ -1269,10 +1269,11 @@ def _gc_paused() -> Iterator[None]:
 
     A batch allocates hundreds of thousands of short-lived dicts and lists (parsed JSON, index
     rows), which trigger collection after collection, each walking the young objects and, now
-    and then, the long-lived fhir.resources models: about a quarter of a worker's CPU per
+    and then, the long-lived fhir.resources models: about a fifth of a worker's CPU per
     resource. Reference counting frees a batch's objects as they go; what cyclic garbage a
     batch leaves (rarely any: a refused line's exception, say) is collected once the batch is
-    done, so memory stays bounded.
+    done, so memory stays bounded. The switch is process-wide: in a worker process that is
+    the point; in-process (``workers=0``) other threads go without collection for a batch.
     """
     was_enabled = gc.isenabled()
     gc.disable()
