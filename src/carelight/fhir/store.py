@@ -680,7 +680,9 @@ class Store:
                     progress(len(batch))
             return report
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_exit_with_parent
+        ) as pool:
             pending: deque = deque()
             for batch in batches:
                 pending.append((len(batch), pool.submit(prepare_batch, batch, source, pack)))
@@ -1196,6 +1198,25 @@ _PLACEHOLDER_META = '"meta":{"versionId":"","lastUpdated":""'
 
 
 _AHEAD = 8  # batches in flight per worker process (see Store._bulk_load)
+
+
+def _exit_with_parent() -> None:
+    """Make a loader's worker process end when the loader does, however it ends.
+
+    A worker waits for batches on a queue whose both ends it holds, so when the loader is
+    killed (SIGKILL, out of memory) it would wait for ever; a daemon thread notices the parent
+    has gone (the worker is re-parented) and ends the process.
+    """
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _batches(
