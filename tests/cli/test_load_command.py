@@ -88,6 +88,27 @@ def test_loading_twice_changes_nothing(tmp_path):
     assert state(home / "carelight.db") == before
 
 
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="uses SIGKILL")
 def test_a_killed_load_run_again_ends_like_one_clean_load(tmp_path):
     data = tmp_path / "synth"
@@ -113,8 +134,15 @@ def test_a_killed_load_run_again_ends_like_one_clean_load(tmp_path):
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the load finished before it could be interrupted"
+    workers = _children(proc.pid)
+    assert workers, "the load runs its worker in a process of its own"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # The worker (and multiprocessing's helper) end with the loader; none is left behind.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)]
     total = len(state(clean / "carelight.db")["resources"])
     assert 0 < committed < total
     again = run(["load", str(data), "--workers", "1"], killed)

@@ -146,8 +146,9 @@ sp_reference = Table(
     Column("target_type", String(64)),
     Column("target_id", String(64)),
     Column("url", String(1024)),
+    # Also the reverse look-ups (_revinclude, _has): they name the source type and parameter
+    # too. Migration 0009 dropped a (target_type, target_id) index that nothing needed.
     Index("ix_sp_reference_target", "res_type", "param", "target_id", "target_type"),
-    Index("ix_sp_reference_reverse", "target_type", "target_id"),
     Index("ix_sp_reference_res", "res_pk"),
 )
 

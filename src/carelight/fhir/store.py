@@ -10,6 +10,7 @@ gate call it, applications never open the database themselves.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import re
@@ -658,6 +659,10 @@ class Store:
                     conn.connection.driver_connection.execute("PRAGMA threads=0")
 
     def _bulk_load(self, resources, batch_size, source, progress, workers) -> LoadReport:
+        # Up to _AHEAD batches per worker are prepared ahead of the writer: enough for the
+        # workers to keep going while the writer is slower than they are (the Patients, which
+        # come first and which the master patient index decides one by one, cost the writer
+        # several times a usual resource), few enough that memory stays bounded (~6 MB each).
         report = LoadReport()
         # On SQLite the workers hand each batch back as a small SQLite database (see
         # pack_batch), which the writer copies with INSERT … SELECT: no Python objects per row,
@@ -675,11 +680,13 @@ class Store:
                     progress(len(batch))
             return report
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_exit_with_parent
+        ) as pool:
             pending: deque = deque()
             for batch in batches:
                 pending.append((len(batch), pool.submit(prepare_batch, batch, source, pack)))
-                if len(pending) > workers + 1:  # one batch queued ahead of each worker
+                if len(pending) > _AHEAD * workers:
                     n, fut = pending.popleft()
                     self._write_batch(fut.result(), report, source)
                     if progress:
@@ -1190,6 +1197,28 @@ _VOLATILE_META = re.compile(r'"meta":\{"versionId":"[^"]*","lastUpdated":"[^"]*"
 _PLACEHOLDER_META = '"meta":{"versionId":"","lastUpdated":""'
 
 
+_AHEAD = 8  # batches in flight per worker process (see Store._bulk_load)
+
+
+def _exit_with_parent() -> None:
+    """Make a loader's worker process end when the loader does, however it ends.
+
+    A worker waits for batches on a queue whose both ends it holds, so when the loader is
+    killed (SIGKILL, out of memory) it would wait for ever; a daemon thread notices the parent
+    has gone (the worker is re-parented) and ends the process.
+    """
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _batches(
     items: Iterable[Any], size: int, report: LoadReport, as_bytes: bool
 ) -> Iterator[list[tuple[Any, Any]]]:
@@ -1255,6 +1284,27 @@ def pack_batch(prepared: PreparedBatch) -> bytes:
         db.close()
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one batch, then let it run again.
+
+    A batch allocates hundreds of thousands of short-lived dicts and lists (parsed JSON, index
+    rows), which trigger collection after collection, each walking the young objects and, now
+    and then, the long-lived fhir.resources models: about a fifth of a worker's CPU per
+    resource. Reference counting frees a batch's objects as they go; what cyclic garbage a
+    batch leaves (rarely any: a refused line's exception, say) is collected once the batch is
+    done, so memory stays bounded. The switch is process-wide: in a worker process that is
+    the point; in-process (``workers=0``) other threads go without collection for a batch.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def prepare_batch(
     batch: list[tuple[Any, Any]], source: str | None, pack: bool = False
 ) -> PreparedBatch:
@@ -1264,6 +1314,11 @@ def prepare_batch(
     resource with its final ``meta`` apart from those two, which the writer fills in. With
     ``pack`` the result carries the batch as :func:`pack_batch` bytes instead of objects.
     """
+    with _gc_paused():
+        return _prepare_batch(batch, source, pack)
+
+
+def _prepare_batch(batch: list[tuple[Any, Any]], source: str | None, pack: bool) -> PreparedBatch:
     prepared = PreparedBatch({}, [], {})
     for label, resource, item_source in batch:
         if isinstance(resource, Exception):
