@@ -57,13 +57,12 @@ class ResearchExtractContext(AccessContext):
         about_someone = exists(select(c.c.res_pk).where(c.c.res_pk == r.c.pk))
         cond = [about_someone]
         if self.opt_outs_apply:
+            # Every resource in an opted-out person's compartment, as one set built once per
+            # query (a probe per row would walk the opted-out list for every resource).
             o = C.alias("research_o")
             cond.append(
-                ~exists(
-                    select(o.c.res_pk).where(
-                        o.c.res_pk == r.c.pk,
-                        o.c.patient_id.in_(opted_out_records(Purpose.HRESCH)),
-                    )
+                r.c.pk.not_in(
+                    select(o.c.res_pk).where(o.c.patient_id.in_(opted_out_records(Purpose.HRESCH)))
                 )
             )
         if res_type is None:
