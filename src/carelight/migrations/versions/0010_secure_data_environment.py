@@ -1,7 +1,7 @@
 """The secure data environment: research projects, accreditation, extracts.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-25
 
 Projects with their members and the history of every decision, researchers' accreditation,
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
