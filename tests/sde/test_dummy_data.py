@@ -233,3 +233,24 @@ def test_a_jobs_dummy_run_makes_its_dataset_from_the_definition_not_the_store(
     assert len(rows) == 60 and all(r["first_dm"] for r in rows)
     monkeypatch.setenv("CARELIGHT_DATA", "real")
     assert produce_dataset(path, tmp_path / "store", tmp_path / "real.csv") == 0
+
+
+def test_carelight_sde_run_dummy_on_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from carelight.cli import app
+
+    path = _definition(tmp_path)
+    runner = CliRunner()
+    ok = runner.invoke(
+        app, ["sde", "run-dummy", str(path), "--output", str(tmp_path / "o.csv"), "--size", "12"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "12 dummy patients; 12 rows written" in ok.output
+    bad = runner.invoke(app, ["sde", "run-dummy", str(path), "--output", str(tmp_path / "o.txt")])
+    assert bad.exit_code == 2 and ".csv or .parquet" in bad.output
+    (tmp_path / "broken.py").write_text("from carelight.sde.query import create_dataset\n")
+    broken = runner.invoke(
+        app, ["sde", "run-dummy", str(tmp_path / "broken.py"), "--output", str(tmp_path / "b.csv")]
+    )
+    assert broken.exit_code == 1 and "defines neither" in broken.output

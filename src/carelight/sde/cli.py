@@ -18,7 +18,10 @@ from rich.table import Table
 
 from carelight.config import Settings
 
-app = typer.Typer(help="The secure data environment: projects and extracts.", no_args_is_help=True)
+app = typer.Typer(
+    help="The secure data environment: projects, extracts, the query language, jobs, checking.",
+    no_args_is_help=True,
+)
 project_app = typer.Typer(help="Research projects and their lifecycle.", no_args_is_help=True)
 app.add_typer(project_app, name="project")
 out = Console()
@@ -248,3 +251,16 @@ from carelight.sde.review.cli import job_app, release_app, review_app  # noqa: E
 app.add_typer(job_app, name="job")
 app.add_typer(review_app, name="review")
 app.add_typer(release_app, name="release")
+
+# Issue 8: the query language (run, sql), dummy data (run-dummy); issue 9: the sandbox on its
+# own (an operator's tool) and disclosure control of files.
+from carelight.sde.disclosure.cli import app as disclosure_app  # noqa: E402
+from carelight.sde.jobs.cli import app as sandbox_app  # noqa: E402
+from carelight.sde.query.cli import run_command, sql_command  # noqa: E402
+from carelight.sde.query.dummy_cli import run_dummy_command  # noqa: E402
+
+app.command("run")(run_command)
+app.command("sql")(sql_command)
+app.command("run-dummy")(run_dummy_command)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(disclosure_app, name="disclosure")

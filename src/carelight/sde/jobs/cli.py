@@ -1,4 +1,4 @@
-"""``carelight sde jobs …``: run a job in the sandbox and show what isolation this machine has.
+"""``carelight sde sandbox …``: run a job in the sandbox and show what isolation this machine has.
 
 The lead wires :data:`app` into ``carelight sde`` (``sde_app.add_typer(app, name="jobs")``).
 Output is the result record as JSON (never the job's own output, which stays in its folder).
