@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
@@ -78,3 +79,52 @@ def operator_token(base: str, env: dict[str, str], username: str) -> str:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return done.stdout.strip()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], port: int, log_path: Path):
+    """``carelight serve`` on ``port`` with ``env``, until its FHIR metadata answers; stopped
+    (the whole process group) on exit. Yields the base URL."""
+    import http.client
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    script = Path(sys.executable).parent / "carelight"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "carelight.cli"]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"carelight serve did not start:\n{log_path.read_text()[-3000:]}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                try:
+                    conn.request("GET", "/fhir/metadata")
+                    if conn.getresponse().status == 200:
+                        break
+                finally:
+                    conn.close()
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)

@@ -9,20 +9,12 @@ Helpers are in ``browser_support``: ``sign_in(page, base, username)`` and
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import AXE, local_only
+from browser_support import AXE, free_port, local_only, serving
 
 from care_support import CarePopulation, skip_or_fail
 
@@ -35,44 +27,14 @@ def chromium_path() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def care_server(care_population: CarePopulation, tmp_path_factory) -> Iterator[str]:
     """``carelight serve`` on a free port over the care population; its base URL."""
     port = free_port()
     env = {**care_population.env, "CARELIGHT_BASE_URL": f"http://127.0.0.1:{port}/fhir"}
-    script = Path(sys.executable).parent / "carelight"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "carelight.cli"]
     log_path = tmp_path_factory.mktemp("care-server") / "serve.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [*command, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"carelight serve did not start:\n{log_path.read_text()[-3000:]}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                try:
-                    conn.request("GET", "/fhir/metadata")
-                    if conn.getresponse().status == 200:
-                        break
-                finally:
-                    conn.close()
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
+    with serving(env, port, log_path) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

@@ -10,23 +10,24 @@ every patient who has not opted out, which would change what those tests' patien
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
-import http.client
 import io
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_support import assert_accessible, local_only, sign_in, sign_in_patient
+from browser_support import (
+    assert_accessible,
+    free_port,
+    local_only,
+    serving,
+    sign_in,
+    sign_in_patient,
+)
 
 from care_support import carelight
 
@@ -49,12 +50,6 @@ counts.to_csv(os.path.join(os.environ["CARELIGHT_OUTPUTS"], "counts.csv"), index
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def sde_server(tmp_path_factory):
     """A population of 120 people, the demo accounts, and ``carelight serve`` over them:
@@ -67,32 +62,8 @@ def sde_server(tmp_path_factory):
     carelight("users", "seed-demo", env=env)
     port = free_port()
     env["CARELIGHT_BASE_URL"] = f"http://127.0.0.1:{port}/fhir"
-    script = Path(sys.executable).parent / "carelight"
-    log_path = root / "serve.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(script), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"carelight serve did not start:\n{log_path.read_text()[-3000:]}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                try:
-                    conn.request("GET", "/fhir/metadata")
-                    if conn.getresponse().status == 200:
-                        break
-                finally:
-                    conn.close()
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}", env
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
+    with serving(env, port, root / "serve.log") as base:
+        yield base, env
 
 
 def _screenshot(page, name: str) -> None:

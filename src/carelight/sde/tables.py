@@ -16,19 +16,17 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
-    Float,
     ForeignKey,
     Index,
-    Integer,
     MetaData,
     String,
     Table,
     Text,
 )
 
+from carelight.fhir.schema import Double, PrimaryKey  # epoch seconds; portable primary keys
+
 metadata = MetaData()
-Double = Float(precision=53)  # epoch seconds, UTC, as in the FHIR tables
-PrimaryKey = BigInteger().with_variant(Integer(), "sqlite")
 
 sde_project = Table(
     "sde_project",
