@@ -155,3 +155,20 @@ def test_row_level_files_are_never_checked_nor_released(world, checked):
     with world.store.engine.begin() as conn, pytest.raises(NotAllowed):
         release.make_release(conn, jobs, real, people, ["checker1", "checker2"], 0.0)
     assert release.releases(jobs.engine) == []
+
+
+def test_a_real_runs_cell_level_evidence_is_for_checkers_not_the_researchers(world, checked):
+    jobs, _p, real, outputs = checked
+    stored = outputs["counts.csv"].evidence
+    assert stored["rules"]  # the record keeps everything
+    seen = {o.path: o for o in jobs.outputs_seen_by(world.who("researcher"), real)}
+    shown = seen["counts.csv"].evidence
+    assert set(shown) == {"outcome", "policy", "withheld"}
+    assert shown["outcome"] == stored["outcome"]
+    assert "rules" not in shown and "cells" not in orjson.dumps(shown).decode()
+    checker = {o.path: o for o in jobs.outputs_seen_by(world.who("checker1"), real)}
+    assert checker["counts.csv"].evidence == stored
+    # A dummy run's evidence (made-up data) stays whole for the researchers.
+    dummy = jobs.get(real.code_of)
+    for o in jobs.outputs_seen_by(world.who("researcher"), dummy):
+        assert o.evidence is None or "rules" in o.evidence

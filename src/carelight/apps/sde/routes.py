@@ -273,7 +273,7 @@ async def accreditation_submit(request: Request, me: Principal) -> Response:
 def job_page(request: Request, me: Principal, job_id: str) -> Response:
     jobs = jobs_of(request.app)
     job = jobs.require_visible(me, job_id)
-    outputs = jobs.outputs(job.id)
+    outputs = jobs.outputs_seen_by(me, job)
     released = {r.output_id: r for r in release.releases(jobs.engine, job.project_id)}
     votes = {o.id: checking.votes_seen_by(jobs, me, o.id) for o in outputs}
     real_runs = [j for j in jobs.list(job.project_id) if j.code_of == job.id]

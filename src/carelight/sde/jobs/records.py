@@ -19,6 +19,7 @@ The database holds the record, never an output's contents.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import queue
@@ -184,6 +185,20 @@ class Jobs:
         with self.engine.connect() as conn:
             rows = conn.execute(select(O).where(O.c.job_id == job_id).order_by(O.c.path))
             return [output_of(r) for r in rows.mappings()]
+
+    def outputs_seen_by(self, who: Principal, job: Job) -> list[Output]:
+        """The job's outputs as ``who`` may see them. The disclosure evidence of a real run
+        names the cells each rule hit: which counts were small, and which cells were hidden
+        only to protect them. That is for output checkers, the committee and administrators;
+        the project's researchers see the outcome and the policy, until and after release, so
+        the evidence cannot undo secondary suppression or reveal an unreleased table."""
+        outputs = self.outputs(job.id)
+        if job.data == "dummy" or who.role in EVIDENCE_ROLES:
+            return outputs
+        return [
+            dataclasses.replace(o, evidence=_outcome_only(o.evidence)) if o.evidence else o
+            for o in outputs
+        ]
 
     def code(self, job: Job) -> tuple[str, str]:
         """The definition and the script, as submitted (for the job's page)."""
@@ -447,6 +462,19 @@ class Jobs:
 def _system(username: str) -> Principal:
     """The job's own finishing entry is made by the environment on the researcher's behalf."""
     return Principal(username=username, role=Role.RESEARCHER)
+
+
+# Who sees a real run's full disclosure evidence (Jobs.outputs_seen_by).
+EVIDENCE_ROLES = frozenset({Role.OUTPUT_CHECKER, Role.DATA_ACCESS_COMMITTEE, Role.ADMIN})
+
+
+def _outcome_only(evidence: dict) -> dict:
+    policy = evidence.get("policy")
+    return {
+        "outcome": evidence.get("outcome"),
+        "policy": {"name": policy.get("name")} if isinstance(policy, dict) else policy,
+        "withheld": "The cell-level evidence of a real run is for the output checkers.",
+    }
 
 
 def output_of(row) -> Output:

@@ -68,7 +68,9 @@ async def _answer(request: Request, action, status: int = 200) -> Response:
 async def list_jobs(request: Request) -> Response:
     return await _answer(
         request,
-        lambda who, jobs: {"jobs": [job_view(j, jobs.outputs(j.id)) for j in jobs.visible_to(who)]},
+        lambda who, jobs: {
+            "jobs": [job_view(j, jobs.outputs_seen_by(who, j)) for j in jobs.visible_to(who)]
+        },
     )
 
 
@@ -93,7 +95,7 @@ async def submit_job(request: Request) -> Response:
 async def get_job(request: Request, job_id: str) -> Response:
     def action(who, jobs):
         job = jobs.require_visible(who, job_id)
-        return job_view(job, jobs.outputs(job.id))
+        return job_view(job, jobs.outputs_seen_by(who, job))
 
     return await _answer(request, action)
 

@@ -38,10 +38,10 @@ def _print(data) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-def _job(jobs, job) -> dict:
+def _job(jobs, who, job) -> dict:
     from carelight.sde.review.api import job_view
 
-    return job_view(job, jobs.outputs(job.id))
+    return job_view(job, jobs.outputs_seen_by(who, job))
 
 
 @job_app.command("submit")
@@ -55,9 +55,9 @@ def submit(
     """Submit a dataset definition and analysis script; it runs now on dummy data."""
 
     def action(o, jobs):
-        job = jobs.submit(o.who(as_user), project, title, definition.read_text(),
-                          script.read_text())  # fmt: skip
-        return _job(jobs, jobs.execute(job.id))
+        who = o.who(as_user)
+        job = jobs.submit(who, project, title, definition.read_text(), script.read_text())
+        return _job(jobs, who, jobs.execute(job.id))
 
     _print(_run(action))
 
@@ -67,8 +67,9 @@ def real(job_id: int = typer.Argument(..., metavar="JOB"), as_user: str = AS_USE
     """Run a succeeded dummy job's frozen code on the project's real research store."""
 
     def action(o, jobs):
-        job = jobs.run_real(o.who(as_user), job_id)
-        return _job(jobs, jobs.execute(job.id))
+        who = o.who(as_user)
+        job = jobs.run_real(who, job_id)
+        return _job(jobs, who, jobs.execute(job.id))
 
     _print(_run(action))
 
@@ -78,13 +79,23 @@ def list_jobs(
     as_user: str = AS_USER, project: int | None = typer.Option(None, "--project")
 ) -> None:
     """The jobs the account may see."""
-    _print(_run(lambda o, jobs: [_job(jobs, j) for j in jobs.visible_to(o.who(as_user), project)]))
+
+    def action(o, jobs):
+        who = o.who(as_user)
+        return [_job(jobs, who, j) for j in jobs.visible_to(who, project)]
+
+    _print(_run(action))
 
 
 @job_app.command("show")
 def show(job_id: int = typer.Argument(..., metavar="JOB"), as_user: str = AS_USER) -> None:
     """One job: its record, outputs and disclosure evidence."""
-    _print(_run(lambda o, jobs: _job(jobs, jobs.require_visible(o.who(as_user), job_id))))
+
+    def action(o, jobs):
+        who = o.who(as_user)
+        return _job(jobs, who, jobs.require_visible(who, job_id))
+
+    _print(_run(action))
 
 
 @review_app.command("list")
