@@ -20,8 +20,6 @@ pairs scored differently (4 of 15,041 synthetic name pairs change level).
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any, Literal
 
 from carelight.identity.linkage.jaro import jaro_winkler as _python_jaro_winkler
@@ -47,27 +45,15 @@ def local_session(
     Spark keeps one session per process: if one is already running, it is returned as is
     (``getOrCreate``), with the settings it was started with.
     """
-    from pyspark.sql import SparkSession
+    from carelight.spark import local_session as start
 
-    # Python UDFs run in worker processes: make them this interpreter (with carelight).
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.jars", similarity_jar())
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-        .config("spark.default.parallelism", str(shuffle_partitions))
-        .config("spark.driver.memory", driver_memory)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.adaptive.enabled", "true")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "false")
+    return start(
+        app_name=app_name,
+        master=master,
+        shuffle_partitions=shuffle_partitions,
+        driver_memory=driver_memory,
+        conf=conf,
     )
-    for key, value in (conf or {}).items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return session
 
 
 def _jaro_winkler(a: str | None, b: str | None) -> float | None:

@@ -20,21 +20,14 @@ from carelight.sde.extract.mapping import STAGING
 
 
 def local_session(master: str = "local[2]", driver_memory: str = "1g"):
-    from pyspark.sql import SparkSession
+    from carelight.spark import local_session as start
 
-    session = (
-        SparkSession.builder.master(master)
-        .appName("carelight-sde-extract")
-        .config("spark.driver.memory", driver_memory)
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.parquet.compression.codec", "zstd")
-        .getOrCreate()
+    return start(
+        app_name="carelight-sde-extract",
+        master=master,
+        shuffle_partitions=4,
+        driver_memory=driver_memory,
     )
-    session.sparkContext.setLogLevel("ERROR")
-    return session
 
 
 def write_spark(

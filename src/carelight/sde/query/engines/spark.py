@@ -8,8 +8,6 @@ compiled query is the same shape as DuckDB's; only dialect details differ (``Spa
 from __future__ import annotations
 
 import itertools
-import os
-import sys
 from pathlib import Path
 
 import sqlglot.expressions as exp
@@ -32,22 +30,14 @@ def local_session(master: str = "local[*]", shuffle_partitions: int = 8, driver_
 
     The defaults use every core; the tests ask for ``local[1]`` and one shuffle partition.
     """
-    from pyspark.sql import SparkSession
+    from carelight.spark import local_session as start
 
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master(master)
-        .appName("carelight-sde-query")
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-        .config("spark.default.parallelism", str(shuffle_partitions))
-        .config("spark.driver.memory", driver_memory)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
+    return start(
+        app_name="carelight-sde-query",
+        master=master,
+        shuffle_partitions=shuffle_partitions,
+        driver_memory=driver_memory,
     )
-    session.sparkContext.setLogLevel("ERROR")
-    return session
 
 
 class SparkEngine(SQLEngine):
