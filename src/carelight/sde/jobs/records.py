@@ -39,6 +39,7 @@ from carelight.sde.governance import Governance
 from carelight.sde.governance.accreditation import accredited_on
 from carelight.sde.governance.errors import Conflict, GovernanceError, NotAllowed, NotFound
 from carelight.sde.governance.rules import OVERSIGHT_ROLES
+from carelight.sde.jobs.dataset import DEFAULT_PRODUCER
 from carelight.sde.review.tables import sde_job as J
 from carelight.sde.review.tables import sde_job_output as O
 from carelight.sde.tables import sde_extract as X
@@ -106,13 +107,6 @@ class Job:
         return self.status in ("succeeded", "failed")
 
 
-def default_producer() -> str:
-    """The query language's dataset step (``carelight.sde.query.produce``)."""
-    from carelight.sde.jobs.dataset import DEFAULT_PRODUCER
-
-    return DEFAULT_PRODUCER
-
-
 class Jobs:
     """Submitting, running and reading jobs, over the operational database and the log."""
 
@@ -126,7 +120,7 @@ class Jobs:
         self.isolation = isolation
         self.limits = limits
         self.clock = clock
-        self.producer = producer or default_producer()
+        self.producer = producer or DEFAULT_PRODUCER
         self.governance = Governance(engine, trail, clock)
 
     # -- where things are --------------------------------------------------------------------
